@@ -1,0 +1,1 @@
+"""Host side: the `host` command, training targets and benchmarks."""
