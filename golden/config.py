@@ -1,0 +1,181 @@
+"""The one run config: network, EP, noise, training and data settings, with presets and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message is one line meant for the user."""
+
+
+SWEEP_ORDERS = ("alternating", "forward", "backward")
+VARIANTS = ("centered", "positive")
+NOISE_READINGS = ("measurements", "updates")
+DTYPES = ("float32", "float64")
+INPUT_PIXELS = 784
+OUTPUT_UNITS = 10
+
+
+@dataclass
+class Config:
+    """Everything that defines a run; stored whole in every metrics.json."""
+
+    model: str = "drn-xs"
+    # network
+    hidden: list[int] = field(default_factory=lambda: [100])
+    input_gain: float = 100.0
+    weight_gain: float = 1.0
+    # equilibrium propagation
+    beta: float = 1.0
+    sweeps: int = 4
+    sweeps_eval: int = 4
+    order: str = "alternating"
+    variant: str = "centered"
+    warm_start: bool = True
+    # measurement noise on the voltages used by the update
+    sigma: float = 0.0
+    samples: int = 1
+    reading: str = "measurements"
+    # training
+    batch_size: int = 4
+    epochs: int = 10
+    lr_weights: list[float] = field(default_factory=lambda: [0.006, 0.006])
+    lr_biases: list[float] = field(default_factory=lambda: [0.006, 0.006])
+    momentum: float = 0.0
+    lr_decay: float = 0.99
+    dtype: str = "float32"
+    seed: int = 0
+    # data
+    dataset: str = "mnist-subset"
+    data_dir: str | None = None
+
+    @property
+    def sizes(self) -> list[int]:
+        """Layer sizes from the clamped input (pixels and their negated copies) to the output."""
+        return [2 * INPUT_PIXELS, *self.hidden, OUTPUT_UNITS]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (JSON and TOML friendly)."""
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        """Check every field once; raise ConfigError naming the first problem."""
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ConfigError(msg)
+
+        need(len(self.hidden) >= 1, "hidden: at least one hidden layer is needed")
+        for n in self.hidden:
+            need(isinstance(n, int) and n >= 2 and n % 2 == 0,
+                 f"hidden: layer size {n!r} must be an even integer >= 2 (half excitatory, half inhibitory)")
+        nparam = len(self.hidden) + 1
+        for name in ("lr_weights", "lr_biases"):
+            lrs = getattr(self, name)
+            need(len(lrs) == nparam,
+                 f"{name}: {len(lrs)} values given, the network has {nparam} weight layers")
+            need(all(lr >= 0 for lr in lrs), f"{name}: learning rates must be >= 0")
+        need(self.input_gain > 0, f"input_gain must be > 0, got {self.input_gain}")
+        need(self.weight_gain > 0, f"weight_gain must be > 0, got {self.weight_gain}")
+        need(self.beta > 0, f"beta must be > 0, got {self.beta}")
+        need(self.sweeps >= 1, f"sweeps must be >= 1, got {self.sweeps}")
+        need(self.sweeps_eval >= 1, f"sweeps_eval must be >= 1, got {self.sweeps_eval}")
+        need(self.order in SWEEP_ORDERS, f"order must be one of {', '.join(SWEEP_ORDERS)}, got {self.order!r}")
+        need(self.variant in VARIANTS, f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        need(self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}")
+        need(self.samples >= 1, f"samples (N) must be >= 1, got {self.samples}")
+        need(self.reading in NOISE_READINGS,
+             f"reading must be one of {', '.join(NOISE_READINGS)}, got {self.reading!r}")
+        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        need(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        need(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        need(self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        need(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
+        return self
+
+
+def _preset(hidden: list[int], gain: float, sweeps: int, beta: float, lrs: list[float],
+            batch: int, epochs: int, momentum: float, bias_div: float = 1.0) -> Config:
+    return Config(hidden=hidden, input_gain=gain, sweeps=sweeps, sweeps_eval=sweeps, beta=beta,
+                  lr_weights=lrs, lr_biases=[lr / bias_div for lr in lrs], batch_size=batch,
+                  epochs=epochs, momentum=momentum)
+
+
+# The DRN reference settings (Scellier 2024; ../shared/docs/model.md section 5), MNIST input gains.
+PRESETS: dict[str, Config] = {
+    "drn-xs": _preset([100], 100.0, 4, 1.0, [0.006, 0.006], 4, 10, 0.0),
+    "drn-1h": _preset([1024], 480.0, 4, 0.5, [0.005, 0.005], 32, 100, 0.9),
+    "drn-2h": _preset([1024, 1024], 2000.0, 5, 1.0, [0.002, 0.006, 0.005], 32, 100, 0.9),
+    "drn-3h": _preset([1024, 1024, 1024], 4000.0, 6, 2.0, [0.005, 0.02, 0.08, 0.005], 32, 100, 0.9,
+                      bias_div=10.0),
+}
+# Input gains for KMNIST and Fashion-MNIST (model.md): the presets above are for MNIST.
+OTHER_DATASET_GAIN = {"drn-xs": 100.0, "drn-1h": 300.0, "drn-2h": 1250.0, "drn-3h": 2500.0}
+
+
+def preset(name: str, dataset: str | None = None) -> Config:
+    """A fresh copy of a named preset, with the input gain that model.md gives for the dataset."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+    cfg = dataclasses.replace(PRESETS[name], model=name)
+    cfg.hidden, cfg.lr_weights, cfg.lr_biases = list(cfg.hidden), list(cfg.lr_weights), list(cfg.lr_biases)
+    if dataset is not None and not dataset.startswith("mnist"):
+        cfg.input_gain = OTHER_DATASET_GAIN[name]
+    return cfg
+
+
+_TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def apply(cfg: Config, values: dict[str, Any], origin: str) -> Config:
+    """Override fields of `cfg` from a mapping, checking names and types; returns `cfg`."""
+    for key, value in values.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{origin}: unknown setting {key!r}")
+        want = _TYPES[key]
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "str": isinstance(value, str),
+            "str | None": value is None or isinstance(value, str),
+            "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+            "list[float]": isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
+        }[want]
+        if not ok:
+            raise ConfigError(f"{origin}: {key} must be {want}, got {value!r}")
+        if want == "float":
+            value = float(value)
+        elif want == "list[float]":
+            value = [float(v) for v in value]
+        setattr(cfg, key, value)
+    return cfg
+
+
+def load(model: str | None = None, config_file: str | Path | None = None,
+         overrides: dict[str, Any] | None = None) -> Config:
+    """Resolve a config: preset (or a TOML file's `model`), then the TOML file, then overrides."""
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        except OSError as e:
+            raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    name = model or file_values.pop("model", None) or "drn-xs"
+    file_values.pop("model", None)
+    dataset = overrides.get("dataset") or file_values.get("dataset")
+    cfg = preset(name, dataset)
+    apply(cfg, file_values, str(config_file))
+    apply(cfg, overrides, "command line")
+    return cfg.validate()
