@@ -21,30 +21,38 @@ import numpy as np
 from .config import INPUT_PIXELS, OUTPUT_UNITS, Config
 from .network import Layout, init_params, sweep_order
 
-_BLOCK = 64  # columns of a weight matrix that one thread updates in the parallel SGD loop
-
-
 @nb.njit(cache=True, inline="always")
 def _view(buf, off, rows, cols):
     return buf[off:off + rows * cols].reshape((rows, cols))
 
 
+@nb.njit(cache=True, inline="always")
+def _typed(like, x):
+    """x as a scalar of like's dtype, so float32 kernels stay in float32 (numba promotes literals)."""
+    out = np.empty(1, like.dtype)
+    out[0] = x
+    return out[0]
+
+
 @nb.njit(cache=True)
-def relax(theta, lay, den, P, S, T, B, Y, beta, order, nsweeps):
+def relax(theta, lay, den, rden, P, S, T, B, Y, beta, order, nsweeps):
     """Exact layer-wise minimisation of E + beta*C over `nsweeps` sweeps of the layers in `order`.
 
     Each layer update sets every node to the minimiser of the (quadratic) nudged energy given its
     neighbours, then applies the diode: V_j = clamp((sum_i g_ij V_i + sum_k g_jk V_k + b_j
-    [+ beta y_j]) / (den_j [+ beta])). P holds the clamped input's contribution to layer 1.
+    [+ beta y_j]) / (den_j [+ beta])). P holds the clamped input's contribution to layer 1 and
+    `rden` the reciprocal of every node's total conductance den_j.
     """
     sizes, w_off, b_off, n_off, s_off = lay
     top = sizes.size - 1
+    zero = _typed(S, 0)
     for _ in range(nsweeps):
         for l in order:
             n = sizes[l]
             V = _view(S, s_off[l], B, n)
             b = theta[b_off[l]:b_off[l] + n]
-            d = den[n_off[l]:n_off[l] + n]
+            d = rden[n_off[l]:n_off[l] + n]
+            dt = den[n_off[l]:n_off[l] + n]
             if l == 1:
                 V[:, :] = P[:B]
             else:
@@ -56,18 +64,18 @@ def relax(theta, lay, den, P, S, T, B, Y, beta, order, nsweeps):
                 half = n // 2
                 for r in range(B):
                     for j in range(half):  # excitatory diodes: V >= 0
-                        V[r, j] = max((V[r, j] + Tl[r, j] + b[j]) / d[j], 0.0)
+                        V[r, j] = max((V[r, j] + Tl[r, j] + b[j]) * d[j], zero)
                     for j in range(half, n):  # inhibitory diodes: V <= 0
-                        V[r, j] = min((V[r, j] + Tl[r, j] + b[j]) / d[j], 0.0)
+                        V[r, j] = min((V[r, j] + Tl[r, j] + b[j]) * d[j], zero)
             else:
                 for r in range(B):
                     for j in range(n):
-                        V[r, j] = (V[r, j] + b[j] + beta * Y[r, j]) / (d[j] + beta)
+                        V[r, j] = (V[r, j] + b[j] + beta * Y[r, j]) / (dt[j] + beta)
 
 
 @nb.njit(cache=True)
-def refresh(theta, lay, D, den):
-    """Recompute what depends only on the weights: D = W1[+] - W1[-] and every node's total conductance."""
+def refresh(theta, lay, D, den, rden):
+    """Recompute what depends only on the weights: D = W1[+] - W1[-] and 1 / each node's total conductance."""
     sizes, w_off, b_off, n_off, s_off = lay
     den[:] = 0
     n1 = sizes[1]
@@ -84,6 +92,9 @@ def refresh(theta, lay, D, den):
             for j in range(sizes[l]):
                 den[lo + i] += W[i, j]
                 den[hi + j] += W[i, j]
+    one = _typed(den, 1)
+    for j in range(den.size):
+        rden[j] = one / den[j]
 
 
 @nb.njit(cache=True)
@@ -112,21 +123,23 @@ def measure(S, M, lay, B, R, scale):
                     Ml[q * B + r, j] = V[r, j] + scale * np.random.standard_normal()
 
 
-@nb.njit(cache=True, parallel=True)
-def _sgd_dense(W, vel, row, col, cross, sign, coef, lr, mu):
-    """W -= lr * velocity of grad_ij = coef*(row_i + col_j + sign*cross_ij); then clamp W >= 0."""
+@nb.njit(cache=True)
+def _sgd_dense(W, vel, row, col, cross, scross, coef, lr, mu):
+    """W -= lr * velocity of grad_ij = coef*(row_i + col_j) + scross*cross_ij; then clamp W >= 0."""
     rows, cols = W.shape
-    nblk = (cols + _BLOCK - 1) // _BLOCK
-    for k in nb.prange(nblk):
-        j0 = k * _BLOCK
-        j1 = min(cols, j0 + _BLOCK)
+    zero = _typed(W, 0)
+    if mu != zero:
         for i in range(rows):
-            for j in range(j0, j1):
-                g = coef * (row[i] + col[j] + sign * cross[i, j])
-                if mu != 0:
-                    g = mu * vel[i, j] + g
-                    vel[i, j] = g
-                W[i, j] = max(W[i, j] - lr * g, 0.0)
+            ri = row[i]
+            for j in range(cols):
+                g = mu * vel[i, j] + coef * (ri + col[j]) + scross * cross[i, j]
+                vel[i, j] = g
+                W[i, j] = max(W[i, j] - lr * g, zero)
+    else:
+        for i in range(rows):
+            ri = row[i]
+            for j in range(cols):
+                W[i, j] = max(W[i, j] - lr * (coef * (ri + col[j]) + scross * cross[i, j]), zero)
 
 
 @nb.njit(cache=True)
@@ -143,9 +156,10 @@ def _sgd_bias(b, vel, grad, lr, mu):
 def _square_diff(M1, M2, out):
     """out_j = 1/2 sum_rows (M2^2 - M1^2), the part of the conductance gradient that one node's voltage gives."""
     out[:] = 0
+    half = _typed(out, 0.5)
     for r in range(M1.shape[0]):
         for j in range(M1.shape[1]):
-            out[j] += 0.5 * (M2[r, j] * M2[r, j] - M1[r, j] * M1[r, j])
+            out[j] += half * (M2[r, j] * M2[r, j] - M1[r, j] * M1[r, j])
 
 
 @nb.njit(cache=True)
@@ -158,7 +172,7 @@ def update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta2, lr_w, lr_b, mu, G, X
     """
     sizes, w_off, b_off, n_off, s_off = lay
     rows = R * B
-    coef = 1.0 / ((beta2 - beta1) * rows)
+    coef = _typed(theta, 1.0 / ((beta2 - beta1) * rows))
     for l in range(1, sizes.size):
         na, nc = sizes[l - 1], sizes[l]
         C1 = _view(M1, s_off[l], rows, nc)
@@ -186,8 +200,10 @@ def update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta2, lr_w, lr_b, mu, G, X
             np.dot(Xg[:B].T, dsum, Gl)
             zero = sq_a[:half]
             zero[:] = 0
-            _sgd_dense(W[:half], Vw[:half], zero, sc, Gl, -1.0, coef, lr_w[l], mu)
-            _sgd_dense(W[half:], Vw[half:], zero, sc, Gl, 1.0, coef, lr_w[l], mu)
+            _sgd_dense(_view(theta, w_off[l], half, nc), _view(vel, w_off[l], half, nc),
+                       zero, sc, Gl, -coef, coef, lr_w[l], mu)
+            _sgd_dense(_view(theta, w_off[l] + half * nc, half, nc), _view(vel, w_off[l] + half * nc, half, nc),
+                       zero, sc, Gl, coef, coef, lr_w[l], mu)
         else:
             A1 = _view(M1, s_off[l - 1], rows, na)
             A2 = _view(M2, s_off[l - 1], rows, na)
@@ -198,7 +214,7 @@ def update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta2, lr_w, lr_b, mu, G, X
             np.dot(A2.T, C2, cross)
             np.dot(A1.T, C1, other)
             cross -= other
-            _sgd_dense(W, Vw, sa, sc, cross, -1.0, coef, lr_w[l], mu)
+            _sgd_dense(W, Vw, sa, sc, cross, -coef, coef, lr_w[l], mu)
         _sgd_bias(theta[b_off[l]:b_off[l] + nc], vel[b_off[l]:b_off[l] + nc], g, lr_b[l], mu)
 
 
@@ -223,7 +239,7 @@ def _correct(S, lay, B, labels, idx):
 
 
 @nb.njit(cache=True)
-def train_batches(theta, vel, lay, D, den, X, labels, idx, batch, gain, beta, centered, order, nsweeps,
+def train_batches(theta, vel, lay, D, den, rden, X, labels, idx, batch, gain, beta, centered, order, nsweeps,
                   warm, R, scale, lr_w, lr_b, mu, Xg, Y, P, S0, S1, S2, M1, M2, T, G, Xa, Xb, sq_a, sq_c, gb):
     """Train on the samples `idx` in consecutive batches; return how many the free phase got right."""
     sizes, w_off, b_off, n_off, s_off = lay
@@ -236,13 +252,13 @@ def train_batches(theta, vel, lay, D, den, X, labels, idx, batch, gain, beta, ce
         np.dot(Xg[:B], D, P[:B])
         if not warm:
             S0[:] = 0
-        relax(theta, lay, den, P, S0, T, B, Y, zero, order, nsweeps)
+        relax(theta, lay, den, rden, P, S0, T, B, Y, zero, order, nsweeps)
         hits += _correct(S0, lay, B, labels, bidx)
         _copy_state(S0, S2, lay, B)
-        relax(theta, lay, den, P, S2, T, B, Y, beta, order, nsweeps)
+        relax(theta, lay, den, rden, P, S2, T, B, Y, beta, order, nsweeps)
         if centered:
             _copy_state(S0, S1, lay, B)
-            relax(theta, lay, den, P, S1, T, B, Y, -beta, order, nsweeps)
+            relax(theta, lay, den, rden, P, S1, T, B, Y, -beta, order, nsweeps)
             first, beta1 = S1, -beta
         else:
             first, beta1 = S0, zero
@@ -252,12 +268,12 @@ def train_batches(theta, vel, lay, D, den, X, labels, idx, batch, gain, beta, ce
             update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta, lr_w, lr_b, mu, G, Xa, Xb, sq_a, sq_c, gb)
         else:
             update(theta, vel, lay, Xg, first, S2, B, 1, beta1, beta, lr_w, lr_b, mu, G, Xa, Xb, sq_a, sq_c, gb)
-        refresh(theta, lay, D, den)
+        refresh(theta, lay, D, den, rden)
     return hits
 
 
 @nb.njit(cache=True)
-def predict(theta, lay, D, den, X, labels, idx, batch, gain, order, nsweeps, Xg, Y, P, S0, T, out):
+def predict(theta, lay, D, den, rden, X, labels, idx, batch, gain, order, nsweeps, Xg, Y, P, S0, T, out):
     """Free-phase relaxation from zero state; out[k] = argmax of the output voltages of sample idx[k]."""
     sizes, w_off, b_off, n_off, s_off = lay
     top = sizes.size - 1
@@ -268,7 +284,7 @@ def predict(theta, lay, D, den, X, labels, idx, batch, gain, order, nsweeps, Xg,
         gather(X, labels, bidx, gain, Xg, Y)
         np.dot(Xg[:B], D, P[:B])
         S0[:] = 0
-        relax(theta, lay, den, P, S0, T, B, Y, zero, order, nsweeps)
+        relax(theta, lay, den, rden, P, S0, T, B, Y, zero, order, nsweeps)
         V = _view(S0, s_off[top], B, sizes[top])
         for r in range(B):
             out[start + r] = np.argmax(V[r])
@@ -317,6 +333,7 @@ class FloatEP:
         self._sq_c, self._gb = np.zeros(widest, dt), np.zeros(widest, dt)
         self._D = np.zeros((INPUT_PIXELS, n1), dt)
         self._den = np.zeros(self.layout.n_free, dt)
+        self._rden = np.zeros(self.layout.n_free, dt)
         self._lr_w = np.zeros(len(sizes), dt)
         self._lr_b = np.zeros(len(sizes), dt)
         self.refresh()
@@ -324,7 +341,7 @@ class FloatEP:
 
     def refresh(self) -> None:
         """Recompute the weight-derived quantities after theta changed outside the kernels."""
-        refresh(self.theta, self._lay, self._D, self._den)
+        refresh(self.theta, self._lay, self._D, self._den, self._rden)
 
     def begin_epoch(self, epoch: int) -> None:
         """Set the epoch's decayed learning rates, reseed the noise and reset the warm-start state."""
@@ -338,7 +355,7 @@ class FloatEP:
         """One EP step per batch of the samples `idx` (in order); returns free-phase hits."""
         c, t = self.cfg, self.dtype.type
         return train_batches(
-            self.theta, self.velocity, self._lay, self._D, self._den, X, labels,
+            self.theta, self.velocity, self._lay, self._D, self._den, self._rden, X, labels,
             np.ascontiguousarray(idx, np.int64), c.batch_size, t(c.input_gain), t(c.beta),
             c.variant == "centered", self.order, c.sweeps, c.warm_start, self.repeats,
             t(self.noise_scale), self._lr_w, self._lr_b, t(c.momentum), self._Xg, self._Y, self._P,
@@ -350,7 +367,7 @@ class FloatEP:
         out = np.zeros(len(X), np.int64)
         idx = np.arange(len(X), dtype=np.int64)
         dummy = np.zeros(len(X), np.uint8)
-        predict(self.theta, self._lay, self._D, self._den, X, dummy, idx, self.eval_batch,
+        predict(self.theta, self._lay, self._D, self._den, self._rden, X, dummy, idx, self.eval_batch,
                 self.dtype.type(self.cfg.input_gain), self.order, self.cfg.sweeps_eval, self._Xg,
                 self._Y, self._P, self._S1, self._T, out)
         return out
