@@ -1,0 +1,37 @@
+# Everything runs from the project's own .venv, created on first use with the pinned versions.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench deps clean
+
+demo: $(STAMP)
+	$(BIN)/host train --target golden
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/host bench golden
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: $(PYTHON) is older than 3.11; run make PYTHON=python3.11 ..."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(MAKE) --no-print-directory deps
+	@touch $@
+
+# Icarus Verilog is the second simulator of the RTL testbenches.
+deps:
+	@if command -v iverilog >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing iverilog (apt-get)"; \
+	  { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } || \
+	    echo "warning: apt-get could not install iverilog; RTL simulation will use Verilator only"; \
+	else echo "note: iverilog is missing; install it with: sudo apt-get install iverilog"; fi
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""RTL generator (Amaranth): the EP core, its noise source and register map."""

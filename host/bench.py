@@ -1,0 +1,99 @@
+"""Benchmarks that print figures: float golden-model training throughput against this machine's GEMM."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numba as nb
+import numpy as np
+
+from golden import config
+from golden.datasets import load as load_dataset
+from golden.float_ep import FloatEP
+from golden.network import Layout
+
+# PyTorch reference of this algorithm on this machine kind (issue 2): seconds per 60,000-sample epoch
+REFERENCE_EPOCH_SECONDS = {"drn-xs": 71.0, "drn-1h": 534.0}
+
+
+def min_flops_per_sample(cfg: config.Config) -> dict[str, int]:
+    """Fewest FLOPs (2 per multiply-add) one training sample needs, by part.
+
+    input: the clamped input projected once, over all 2*784 input nodes (dense, as defined);
+    relaxation: every sweep of every phase uses each free-free conductance matrix twice
+    (once for the layer below, once for the layer above); gradient: one matrix product per
+    weight layer (the product of the two phases' states, computed as one stacked product).
+    """
+    layout = Layout.of(cfg.sizes)
+    s = [int(v) for v in layout.sizes]
+    phases = 3 if cfg.variant == "centered" else 2
+    pairs = sum(s[l - 1] * s[l] for l in range(2, len(s)))
+    return {"input": 2 * s[0] * s[1], "relaxation": 2 * phases * cfg.sweeps * 2 * pairs,
+            "gradient": 2 * (s[0] * s[1] + pairs)}
+
+
+@nb.njit(cache=True)
+def _gemm_loop(a, b, out, reps):
+    for _ in range(reps):
+        np.dot(a, b, out)
+
+
+def gemm_gflops(m: int, k: int, n: int, repeats: int) -> float:
+    """Median float32 GEMM throughput (GFLOP/s) of the BLAS the kernels call, at shape (m,k) @ (k,n)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((m, k), dtype=np.float32)
+    b = rng.random((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    reps = max(1, int(2e9 / (2 * m * k * n)))  # about a second of work per timing
+    _gemm_loop(a, b, out, 1)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        _gemm_loop(a, b, out, reps)
+        times.append((time.perf_counter() - t) / reps)
+    return 2 * m * k * n / float(np.median(times)) / 1e9
+
+
+def training_rate(model: str, samples: int, repeats: int) -> float:
+    """Median float32 training samples/s of a preset on the bundled MNIST subset's images."""
+    cfg = config.load(model, overrides={"dtype": "float32"})
+    data = load_dataset("mnist-subset", progress=False)
+    idx = np.random.default_rng(0).integers(0, len(data.train_y), samples)
+    ep = FloatEP(cfg)
+    ep.train(data.train_x, data.train_y, idx[: 4 * cfg.batch_size])  # compile / load the kernel cache
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        ep.train(data.train_x, data.train_y, idx)
+        rates.append(samples / (time.perf_counter() - t))
+    return float(np.median(rates))
+
+
+def golden(repeats: int = 5, quick: bool = False) -> dict:
+    """Print and return training samples/s, GEMM GFLOP/s and the fraction reached, for DRN-XS and DRN-1H."""
+    result = {"bench": "golden", "dtype": "float32", "cores": len(os.sched_getaffinity(0)), "models": {}}
+    print(f"float32 training throughput ({repeats} repeats, medians; {result['cores']} cores)")
+    for model, samples in (("drn-xs", 20000), ("drn-1h", 4096)):
+        cfg = config.load(model)
+        if quick:
+            samples //= 8
+        parts = min_flops_per_sample(cfg)
+        flops = sum(parts.values())
+        gemm = gemm_gflops(cfg.batch_size, cfg.sizes[0], cfg.sizes[1], repeats)
+        rate = training_rate(model, samples, repeats)
+        fraction = rate * flops / 1e9 / gemm
+        ref = REFERENCE_EPOCH_SECONDS[model]
+        row = {"samples_per_second": round(rate, 1), "epoch_seconds": round(60000 / rate, 2),
+               "min_flop_per_sample": flops, "flop_parts": parts,
+               "gemm_shape": [cfg.batch_size, cfg.sizes[0], cfg.sizes[1]], "gemm_gflops": round(gemm, 1),
+               "gemm_fraction": round(fraction, 3), "speedup_vs_pytorch_reference": round(ref * rate / 60000, 1)}
+        result["models"][model] = row
+        print(f"  {model}: {rate:9.0f} samples/s  ({row['epoch_seconds']:.2f} s per 60k epoch, "
+              f"{row['speedup_vs_pytorch_reference']:.0f}x the PyTorch reference's {ref:.0f} s)")
+        print(f"          {flops / 1e6:.2f} MFLOP/sample minimum -> {rate * flops / 1e9:.1f} GFLOP/s = "
+              f"{100 * fraction:.0f}% of GEMM ({gemm:.1f} GFLOP/s at {cfg.batch_size}x{cfg.sizes[0]} @ "
+              f"{cfg.sizes[0]}x{cfg.sizes[1]})")
+    print(json.dumps(result))
+    return result

@@ -1,0 +1,144 @@
+"""The `host` command: train networks and benchmark the golden model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn, Sequence
+
+from golden import config
+from golden.datasets import DATASET_NAMES, DatasetError, load as load_dataset
+
+TARGETS = ("golden", "sim", "pynq")
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one line instead of usage plus message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = _Parser(prog="host", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a network (golden model now; simulated core and board later)",
+                       description="Train a deep resistive network with equilibrium propagation.")
+    t.add_argument("--target", choices=TARGETS, default="golden",
+                   help="what runs the training steps (default: golden)")
+    t.add_argument("--model", help=f"preset: {', '.join(config.PRESETS)} (default drn-xs)")
+    t.add_argument("--config", type=Path, help="TOML file of settings (see README); the command line overrides it")
+    t.add_argument("--dataset", choices=DATASET_NAMES, help="default: mnist-subset (bundled)")
+    t.add_argument("--data-dir", help="folder with <dataset>/<official .gz files>; downloads go there")
+    t.add_argument("--sigma", type=_number, help="measurement noise std on the voltages used by the update")
+    t.add_argument("--samples", type=_int, help="N: measurements averaged per state")
+    t.add_argument("--beta", type=_number, help="nudging strength")
+    t.add_argument("--epochs", type=_int)
+    t.add_argument("--batch-size", type=_int)
+    t.add_argument("--seed", type=_int)
+    t.add_argument("--dtype", choices=config.DTYPES)
+    t.add_argument("--out", type=Path, help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>)")
+    t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (optionally with more --epochs)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    b = sub.add_parser("bench", help="print speed figures", description="Benchmarks that print figures (and a JSON line).")
+    b.add_argument("what", choices=("golden",), help="golden: float golden-model training throughput vs GEMM")
+    b.add_argument("--repeats", type=_int, default=5, help="timed repeats per figure (median reported)")
+    b.add_argument("--quick", action="store_true", help="fewer samples per repeat (smoke test)")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"dataset": args.dataset, "data_dir": args.data_dir, "sigma": args.sigma, "samples": args.samples,
+            "beta": args.beta, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+            "dtype": args.dtype}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """`host train`: resolve the config, load the data, train, write results."""
+    from golden import train as loop
+    from golden.float_ep import FloatEP
+
+    if args.target != "golden":
+        raise CliError(f"--target {args.target} is not available yet: the RTL core and its driver are not "
+                       "built in this version; use --target golden")
+    metrics = None
+    if args.resume is not None:
+        if args.model or args.config or args.out:
+            raise CliError("--resume continues a stored run: do not combine it with --model, --config or --out")
+        out = args.resume
+        metrics, state = loop.load_run(out)
+        cfg = loop.resume_config(metrics, _overrides(args))
+    else:
+        cfg = config.load(args.model, args.config, _overrides(args))
+        out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
+        loop.prepare_out(out)
+    data = load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress)
+    executor = FloatEP(cfg)
+    if metrics is not None:
+        done = int(state.pop("epochs_done"))
+        if done != len(metrics["epochs"]):
+            raise CliError(f"cannot resume from {out}: checkpoint is after epoch {done}, metrics after "
+                           f"{len(metrics['epochs'])}")
+        executor.load_state(state)
+        print(f"resuming {out} after epoch {done}")
+    print(f"training {cfg.model} {cfg.sizes} on {data.name} ({len(data.train_y)} train, "
+          f"{len(data.test_y)} test; {data.source}) with --target {args.target}, sigma={cfg.sigma:g}, "
+          f"N={cfg.samples}, beta={cfg.beta:g} -> {out}")
+    if data.note:
+        print(f"note: {data.note}")
+    metrics = loop.train(cfg, data, executor, out, args.target, metrics, progress=not args.no_progress)
+    last = metrics["epochs"][-1]
+    print(f"done: test accuracy {100 * last['test_accuracy']:.2f}% after {last['epoch']} epochs; "
+          f"results in {out / loop.METRICS}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """`host bench golden`: training throughput and the fraction of GEMM throughput it reaches."""
+    from host import bench
+
+    bench.golden(repeats=args.repeats, quick=args.quick)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `host` console script."""
+    from golden.train import RunError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "bench": cmd_bench}[args.command](args)
+    except (CliError, config.ConfigError, DatasetError, RunError) as e:
+        print(f"host: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("host: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
