@@ -1,0 +1,105 @@
+"""Tests of the `host` command line: training runs, resume, and one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from host.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--model", "drn-9h"], "unknown model preset 'drn-9h'"),
+    (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["train", "--sigma", "-0.1"], "sigma must be >= 0"),
+    (["train", "--samples", "0"], "samples (N) must be >= 1"),
+    (["train", "--sigma", "loud"], "expected a number, got 'loud'"),
+    (["train", "--epochs", "0"], "epochs must be >= 1"),
+    (["train", "--target", "fpga"], "invalid choice: 'fpga'"),
+    (["train", "--target", "sim"], "--target sim is not available yet"),
+    (["train", "--target", "pynq"], "--target pynq is not available yet"),
+    (["train", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "--config", "missing.toml"], "config file missing.toml does not exist"),
+    (["train", "--resume", "no-such-run"], "cannot resume from no-such-run: metrics.json is missing"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("host")
+
+
+def test_unwritable_out_dir(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run(capsys, "train", "--out", str(blocker / "run"), "--no-progress")
+    assert code == 2 and "cannot write to output folder" in err and err.count("\n") == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_read_only_out_dir(capsys, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    code, _, err = run(capsys, "train", "--out", str(ro / "run"), "--no-progress")
+    assert code == 2 and "cannot write to output folder" in err
+
+
+def test_missing_dataset_offline_is_one_line(capsys, tmp_path, monkeypatch):
+    from golden import datasets
+    monkeypatch.setattr(datasets, "MIRRORS", {k: [] for k in datasets.MIRRORS})
+    monkeypatch.delenv("EPFPGA_MIRROR", raising=False)
+    code, _, err = run(capsys, "train", "--dataset", "fashion_mnist", "--data-dir", str(tmp_path / "empty"),
+                       "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 2 and "train-images-idx3-ubyte.gz" in err and err.count("\n") == 1
+
+
+def test_train_writes_metrics_and_checkpoint_and_resume_is_exact(capsys, tmp_path):
+    common = ["--model", "drn-xs", "--batch-size", "8", "--sigma", "1e-3", "--no-progress"]
+    code, out, _ = run(capsys, "train", *common, "--epochs", "1", "--out", str(tmp_path / "a"))
+    assert code == 0 and "epoch   1/1" in out
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["config"]["sigma"] == 1e-3 and metrics["config"]["batch_size"] == 8
+    assert metrics["target"] == "golden" and metrics["versions"]["numba"]
+    (row,) = metrics["epochs"]
+    assert set(row) >= {"epoch", "train_accuracy", "test_accuracy", "seconds"}
+    assert 0.5 < row["test_accuracy"] <= 1
+    assert not list((tmp_path / "a").glob(".*part"))
+
+    assert run(capsys, "train", "--resume", str(tmp_path / "a"), "--epochs", "2", "--no-progress")[0] == 0
+    assert run(capsys, "train", *common, "--epochs", "2", "--out", str(tmp_path / "b"))[0] == 0
+    with np.load(tmp_path / "a" / "checkpoint.npz") as a, np.load(tmp_path / "b" / "checkpoint.npz") as b:
+        assert int(a["epochs_done"]) == 2
+        assert np.array_equal(a["theta"], b["theta"]) and np.array_equal(a["velocity"], b["velocity"])
+    ma = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert [r["test_accuracy"] for r in ma["epochs"]] == [r["test_accuracy"] for r in mb["epochs"]]
+
+
+def test_existing_run_is_not_overwritten(capsys, tmp_path):
+    args = ["train", "--batch-size", "16", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "r")]
+    assert run(capsys, *args)[0] == 0
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "already holds a run" in err
+
+
+def test_resume_refuses_model_changes(capsys, tmp_path):
+    args = ["train", "--batch-size", "16", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "r")]
+    assert run(capsys, *args)[0] == 0
+    code, _, err = run(capsys, "train", "--resume", str(tmp_path / "r"), "--sigma", "0.1")
+    assert code == 2 and "only --epochs and --data-dir may change" in err
+
+
+def test_console_script_prints_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "host", "train", "--sigma", "-1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "host: error: sigma must be >= 0, got -1.0"
