@@ -72,28 +72,33 @@ def training_rate(model: str, samples: int, repeats: int) -> float:
 
 
 def golden(repeats: int = 5, quick: bool = False) -> dict:
-    """Print and return training samples/s, GEMM GFLOP/s and the fraction reached, for DRN-XS and DRN-1H."""
-    result = {"bench": "golden", "dtype": "float32", "cores": len(os.sched_getaffinity(0)), "models": {}}
+    """Print and return training samples/s, GEMM GFLOP/s and the fraction reached, for DRN-XS and DRN-1H.
+
+    The GEMM figure is one measurement at DRN-1H's input-layer shape (32x1568 @ 1568x1024), the
+    shape at which this machine's BLAS is efficient; DRN-XS's own tiny products run slower.
+    """
+    shape = (32, 1568, 1024)
+    gemm = gemm_gflops(*shape, repeats)
+    result = {"bench": "golden", "dtype": "float32", "cores": len(os.sched_getaffinity(0)),
+              "gemm_shape": list(shape), "gemm_gflops": round(gemm, 1), "models": {}}
     print(f"float32 training throughput ({repeats} repeats, medians; {result['cores']} cores)")
+    print(f"  GEMM: {gemm:.1f} GFLOP/s at {shape[0]}x{shape[1]} @ {shape[1]}x{shape[2]}")
     for model, samples in (("drn-xs", 20000), ("drn-1h", 4096)):
         cfg = config.load(model)
         if quick:
             samples //= 8
         parts = min_flops_per_sample(cfg)
         flops = sum(parts.values())
-        gemm = gemm_gflops(cfg.batch_size, cfg.sizes[0], cfg.sizes[1], repeats)
         rate = training_rate(model, samples, repeats)
         fraction = rate * flops / 1e9 / gemm
         ref = REFERENCE_EPOCH_SECONDS[model]
         row = {"samples_per_second": round(rate, 1), "epoch_seconds": round(60000 / rate, 2),
-               "min_flop_per_sample": flops, "flop_parts": parts,
-               "gemm_shape": [cfg.batch_size, cfg.sizes[0], cfg.sizes[1]], "gemm_gflops": round(gemm, 1),
-               "gemm_fraction": round(fraction, 3), "speedup_vs_pytorch_reference": round(ref * rate / 60000, 1)}
+               "min_flop_per_sample": flops, "flop_parts": parts, "gemm_fraction": round(fraction, 3),
+               "speedup_vs_pytorch_reference": round(ref * rate / 60000, 1)}
         result["models"][model] = row
         print(f"  {model}: {rate:9.0f} samples/s  ({row['epoch_seconds']:.2f} s per 60k epoch, "
               f"{row['speedup_vs_pytorch_reference']:.0f}x the PyTorch reference's {ref:.0f} s)")
         print(f"          {flops / 1e6:.2f} MFLOP/sample minimum -> {rate * flops / 1e9:.1f} GFLOP/s = "
-              f"{100 * fraction:.0f}% of GEMM ({gemm:.1f} GFLOP/s at {cfg.batch_size}x{cfg.sizes[0]} @ "
-              f"{cfg.sizes[0]}x{cfg.sizes[1]})")
+              f"{100 * fraction:.0f}% of GEMM")
     print(json.dumps(result))
     return result

@@ -1,0 +1,28 @@
+"""Tests of host.bench: the FLOP count and the benchmark's printed figures."""
+
+import json
+
+from golden import config
+from host import bench
+
+
+def test_min_flops_of_drn_1h():
+    parts = bench.min_flops_per_sample(config.preset("drn-1h"))
+    assert parts["input"] == 2 * 1568 * 1024
+    assert parts["gradient"] == 2 * (1568 * 1024 + 1024 * 10)
+    # 3 phases x 4 sweeps, each using the 1024x10 output conductances in both directions
+    assert parts["relaxation"] == 2 * 3 * 4 * 2 * 1024 * 10
+    positive = config.preset("drn-1h")
+    positive.variant = "positive"
+    assert bench.min_flops_per_sample(positive)["relaxation"] == 2 * 2 * 4 * 2 * 1024 * 10
+
+
+def test_quick_bench_prints_figures_and_a_json_line(capsys):
+    result = bench.golden(repeats=1, quick=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(lines[-1]) == result
+    for model in ("drn-xs", "drn-1h"):
+        row = result["models"][model]
+        assert row["samples_per_second"] > 0 and result["gemm_gflops"] > 0
+        assert 0 < row["gemm_fraction"] < 1.5
+        assert any(line.strip().startswith(f"{model}:") for line in lines)
