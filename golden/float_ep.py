@@ -98,15 +98,17 @@ def refresh(theta, lay, D, den, rden):
 
 
 @nb.njit(cache=True)
-def gather(X, labels, idx, gain, Xg, Y):
-    """Input voltages g_in*x (x = pixel/255) and one-hot targets of the samples `idx`."""
+def load_batch(X, labels, idx, gain, D, Xg, Y, P):
+    """Input voltages g_in*x (x = pixel/255), one-hot targets, and the input's contribution P = Xg @ D."""
     scale = gain / 255
-    Y[:idx.size] = 0
-    for r in range(idx.size):
+    B = idx.size
+    Y[:B] = 0
+    for r in range(B):
         src = X[idx[r]]
         for i in range(src.size):
             Xg[r, i] = src[i] * scale
         Y[r, labels[idx[r]]] = 1
+    np.dot(Xg[:B], D, P[:B])
 
 
 @nb.njit(cache=True)
@@ -227,6 +229,13 @@ def _copy_state(src, dst, lay, B):
 
 
 @nb.njit(cache=True)
+def _rest_state(S, lay, B):
+    sizes, w_off, b_off, n_off, s_off = lay
+    for l in range(1, sizes.size):
+        S[s_off[l]:s_off[l] + B * sizes[l]] = 0
+
+
+@nb.njit(cache=True)
 def _correct(S, lay, B, labels, idx):
     sizes, w_off, b_off, n_off, s_off = lay
     top = sizes.size - 1
@@ -248,10 +257,9 @@ def train_batches(theta, vel, lay, D, den, rden, X, labels, idx, batch, gain, be
     for start in range(0, idx.size, batch):
         bidx = idx[start:start + batch]
         B = bidx.size
-        gather(X, labels, bidx, gain, Xg, Y)
-        np.dot(Xg[:B], D, P[:B])
+        load_batch(X, labels, bidx, gain, D, Xg, Y, P)
         if not warm:
-            S0[:] = 0
+            _rest_state(S0, lay, B)
         relax(theta, lay, den, rden, P, S0, T, B, Y, zero, order, nsweeps)
         hits += _correct(S0, lay, B, labels, bidx)
         _copy_state(S0, S2, lay, B)
@@ -281,9 +289,8 @@ def predict(theta, lay, D, den, rden, X, labels, idx, batch, gain, order, nsweep
     for start in range(0, idx.size, batch):
         bidx = idx[start:start + batch]
         B = bidx.size
-        gather(X, labels, bidx, gain, Xg, Y)
-        np.dot(Xg[:B], D, P[:B])
-        S0[:] = 0
+        load_batch(X, labels, bidx, gain, D, Xg, Y, P)
+        _rest_state(S0, lay, B)
         relax(theta, lay, den, rden, P, S0, T, B, Y, zero, order, nsweeps)
         V = _view(S0, s_off[top], B, sizes[top])
         for r in range(B):
