@@ -19,7 +19,7 @@ import numba as nb
 import numpy as np
 
 from .config import INPUT_PIXELS, OUTPUT_UNITS, Config
-from .network import Layout, init_params, sweep_order
+from .network import Layout, ModelError, init_params, sweep_order
 
 @nb.njit(cache=True, inline="always")
 def _view(buf, off, rows, cols):
@@ -70,7 +70,9 @@ def relax(theta, lay, den, rden, P, S, T, B, Y, beta, order, nsweeps):
             else:
                 for r in range(B):
                     for j in range(n):
-                        V[r, j] = (V[r, j] + b[j] + beta * Y[r, j]) / (dt[j] + beta)
+                        # den + beta <= 0 would make this a maximum, not a minimum: FloatEP.check stops the run
+                        q = dt[j] + beta
+                        V[r, j] = (V[r, j] + b[j] + beta * Y[r, j]) / q if q > 0 else zero
 
 
 @nb.njit(cache=True)
@@ -94,7 +96,8 @@ def refresh(theta, lay, D, den, rden):
                 den[hi + j] += W[i, j]
     one = _typed(den, 1)
     for j in range(den.size):
-        rden[j] = one / den[j]
+        # a node with no conductance has no defined voltage: hold it at 0 (FloatEP.check reports it)
+        rden[j] = one / den[j] if den[j] > 0 else 0
 
 
 @nb.njit(cache=True)
@@ -350,6 +353,19 @@ class FloatEP:
         """Recompute the weight-derived quantities after theta changed outside the kernels."""
         refresh(self.theta, self._lay, self._D, self._den, self._rden)
 
+    def check(self) -> None:
+        """Raise ModelError if a node has no conductance or the -beta phase is not a minimisation."""
+        top = self.layout.top
+        if not np.all(self._den > 0):
+            l = int(np.searchsorted(self.layout.n_off[1:], int(np.argmin(self._den > 0)), side="right"))
+            raise ModelError(f"a node of layer {l} has no conductance left (all its conductances are 0): "
+                             "its voltage is undefined; use another seed, a wider layer or a smaller learning rate")
+        out = self._den[self.layout.n_off[top]:]
+        if self.cfg.variant == "centered" and out.min() <= self.cfg.beta:
+            raise ModelError(f"an output node's total conductance ({out.min():.3g}) fell to beta = {self.cfg.beta:g} "
+                             "or below, so the -beta phase is no longer a minimisation; lower beta or use "
+                             "variant = 'positive'")
+
     def begin_epoch(self, epoch: int) -> None:
         """Set the epoch's decayed learning rates, reseed the noise and reset the warm-start state."""
         decay = self.cfg.lr_decay ** epoch
@@ -361,13 +377,15 @@ class FloatEP:
     def train(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> int:
         """One EP step per batch of the samples `idx` (in order); returns free-phase hits."""
         c, t = self.cfg, self.dtype.type
-        return train_batches(
+        hits = train_batches(
             self.theta, self.velocity, self._lay, self._D, self._den, self._rden, X, labels,
             np.ascontiguousarray(idx, np.int64), c.batch_size, t(c.input_gain), t(c.beta),
             c.variant == "centered", self.order, c.sweeps, c.warm_start, self.repeats,
             t(self.noise_scale), self._lr_w, self._lr_b, t(c.momentum), self._Xg, self._Y, self._P,
             self._S0, self._S1, self._S2, self._M1, self._M2, self._T, self._G, self._Xa, self._Xb,
             self._sq_a, self._sq_c, self._gb)
+        self.check()
+        return hits
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class of every image in X (free phase from rest, `sweeps_eval` sweeps)."""

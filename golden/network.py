@@ -9,6 +9,10 @@ import numpy as np
 from .config import Config
 
 
+class ModelError(RuntimeError):
+    """The network reached a state the model cannot continue from (one line for the user)."""
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where each layer's conductances, biases and node states live in the flat buffers."""

@@ -127,12 +127,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `host` console script."""
+    from golden.network import ModelError
     from golden.train import RunError
 
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "bench": cmd_bench}[args.command](args)
-    except (CliError, config.ConfigError, DatasetError, RunError) as e:
+    except (CliError, config.ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

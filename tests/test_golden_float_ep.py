@@ -10,6 +10,7 @@ import pytest
 from golden import config, datasets, network
 from golden.config import Config
 from golden.float_ep import FloatEP, load_batch, measure, relax
+from golden.network import ModelError
 
 GAIN = 100.0
 # Small networks with one and two hidden layers. Their seed-0 initialisations leave every node
@@ -28,7 +29,9 @@ ORDERS = ("forward", "backward", "alternating")
 def make_model(hidden: list[int], **overrides) -> FloatEP:
     """A float64 FloatEP with these hidden layers (lr 0.01 everywhere unless overridden)."""
     n = len(hidden) + 1
-    values = dict(hidden=list(hidden), dtype="float64", lr_weights=[0.01] * n, lr_biases=[0.01] * n)
+    # beta 0.1: the outputs of networks this small have a total conductance near 1, and the -beta
+    # phase is a minimisation only while it exceeds beta (FloatEP.check stops a run otherwise)
+    values = dict(hidden=list(hidden), dtype="float64", lr_weights=[0.01] * n, lr_biases=[0.01] * n, beta=0.1)
     values.update(overrides)
     return FloatEP(Config(**values).validate())
 
@@ -613,3 +616,16 @@ def test_drn_xs_reaches_93_percent_on_mnist_in_one_epoch(shared_datasets):
     m.begin_epoch(0)
     m.train(ds.train_x, ds.train_y, np.random.default_rng(0).permutation(len(ds.train_x)))
     assert accuracy(m, ds.test_x, ds.test_y) >= 0.93
+
+
+def test_an_ill_posed_minus_beta_phase_stops_training_with_a_clear_error(subset):
+    m = make_model([10], beta=1.0)  # output total conductance about 0.3 < beta
+    with pytest.raises(ModelError, match="no longer a minimisation"):
+        m.train(subset.train_x, subset.train_y, np.arange(8))
+
+
+def test_a_node_without_conductance_stops_training_with_a_clear_error(subset):
+    m = make_model([2])  # seed 0 leaves a hidden node with every conductance at 0
+    assert np.any(m._den == 0) and np.all(np.isfinite(m._rden))
+    with pytest.raises(ModelError, match="has no conductance left"):
+        m.train(subset.train_x, subset.train_y, np.arange(4))
