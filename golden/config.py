@@ -17,8 +17,48 @@ SWEEP_ORDERS = ("alternating", "forward", "backward")
 VARIANTS = ("centered", "positive")
 NOISE_READINGS = ("measurements", "updates")
 DTYPES = ("float32", "float64")
+PRECISIONS = ("float", "fixed")
+ROUNDINGS = ("truncate", "nearest", "stochastic")
+LR_MODES = ("multiply", "shift")
 INPUT_PIXELS = 784
 OUTPUT_UNITS = 10
+
+
+@dataclass
+class Fixed:
+    """Number formats and rounding of the fixed-point model and hardware (docs/fixed-point.md)."""
+
+    v_frac: int = 16        # F_v: fraction bits of every voltage
+    v_bits: int = 26        # node voltages (signed)
+    vin_bits: int = 26      # clamped input voltages (signed)
+    g_frac: int = 20        # F_g: fraction bits of conductances
+    g_bits: int = 24        # conductances (unsigned)
+    b_bits: int = 48        # biases (signed, fraction F_v + F_g)
+    acc_bits: int = 56      # weighted-sum accumulators (signed, fraction F_v + F_g)
+    recip_frac: int = 24    # F_r: fraction bits of 1/den
+    recip_bits: int = 28    # reciprocals (unsigned)
+    noise_frac: int = 16    # F_s: extra fraction bits of the noise coefficient
+    upd_bits: int = 62      # batch update accumulators (signed, fraction 2 F_v)
+    lr_frac: int = 24       # F_k: fraction bits of the learning-rate factors (multiply mode)
+    lr_mode: str = "multiply"
+    round_v: str = "nearest"
+    round_noise: str = "nearest"
+    round_update: str = "nearest"
+    noise_lanes: int = 16
+
+    def validate(self) -> None:
+        """Check each format on its own; combinations with the rest of the config are checked in fixed_formats."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and not 1 <= value <= 62:
+                raise ConfigError(f"fixed.{f.name} must be between 1 and 62, got {value}")
+        for name, choices in (("lr_mode", LR_MODES), ("round_v", ROUNDINGS), ("round_noise", ROUNDINGS),
+                              ("round_update", ROUNDINGS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"fixed.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        for name in ("round_v", "round_noise"):
+            if getattr(self, name) == "stochastic":
+                raise ConfigError(f"fixed.{name}: stochastic rounding is only available for the update (round_update)")
 
 
 @dataclass
@@ -49,6 +89,8 @@ class Config:
     momentum: float = 0.0
     lr_decay: float = 0.99
     dtype: str = "float32"
+    precision: str = "float"
+    fixed: Fixed = field(default_factory=Fixed)
     seed: int = 0
     # data
     dataset: str = "mnist-subset"
@@ -95,7 +137,13 @@ class Config:
         need(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
         need(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
         need(self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        need(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
+        need(0 <= self.seed < 2 ** 32, f"seed must be in [0, 2^32), got {self.seed}")
+        need(self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        self.fixed.validate()
+        if self.precision == "fixed":
+            from .fixed_formats import derive  # the combinations need the derived constants
+            derive(self)
         return self
 
 
@@ -122,33 +170,37 @@ def preset(name: str, dataset: str | None = None) -> Config:
     """A fresh copy of a named preset, with the input gain that model.md gives for the dataset."""
     if name not in PRESETS:
         raise ConfigError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
-    cfg = dataclasses.replace(PRESETS[name], model=name)
+    cfg = dataclasses.replace(PRESETS[name], model=name, fixed=Fixed())
     cfg.hidden, cfg.lr_weights, cfg.lr_biases = list(cfg.hidden), list(cfg.lr_weights), list(cfg.lr_biases)
     if dataset is not None and not dataset.startswith("mnist"):
         cfg.input_gain = OTHER_DATASET_GAIN[name]
     return cfg
 
 
-_TYPES = {f.name: f.type for f in fields(Config)}
+_CHECKS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "str | None": lambda v: v is None or isinstance(v, str),
+    "list[int]": lambda v: isinstance(v, list) and all(_CHECKS["int"](x) for x in v),
+    "list[float]": lambda v: isinstance(v, list) and all(_CHECKS["float"](x) for x in v),
+    "Fixed": lambda v: isinstance(v, dict),
+}
 
 
-def apply(cfg: Config, values: dict[str, Any], origin: str) -> Config:
-    """Override fields of `cfg` from a mapping, checking names and types; returns `cfg`."""
+def apply(cfg: Any, values: dict[str, Any], origin: str, prefix: str = "") -> Any:
+    """Override fields of `cfg` (a Config or Fixed) from a mapping, checking names and types; returns `cfg`."""
+    types = {f.name: f.type for f in fields(cfg)}
     for key, value in values.items():
-        if key not in _TYPES:
-            raise ConfigError(f"{origin}: unknown setting {key!r}")
-        want = _TYPES[key]
-        ok = {
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-            "bool": isinstance(value, bool),
-            "str": isinstance(value, str),
-            "str | None": value is None or isinstance(value, str),
-            "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
-            "list[float]": isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value),
-        }[want]
-        if not ok:
-            raise ConfigError(f"{origin}: {key} must be {want}, got {value!r}")
+        if key not in types:
+            raise ConfigError(f"{origin}: unknown setting '{prefix}{key}'")
+        want = types[key]
+        if not _CHECKS[want](value):
+            raise ConfigError(f"{origin}: {prefix}{key} must be {'a table' if want == 'Fixed' else want}, got {value!r}")
+        if want == "Fixed":
+            apply(cfg.fixed, value, origin, "fixed.")
+            continue
         if want == "float":
             value = float(value)
         elif want == "list[float]":
