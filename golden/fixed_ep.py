@@ -275,17 +275,18 @@ def train_samples(theta, lay, WT, D, den, recip, recip_out, X, labels, idx, batc
         label = labels[idx[t]]
         y[:] = False
         y[label] = True
+        free = S0[count]  # warm start: the free state of this batch position in the previous batch
         if not warm:
-            S0[:] = 0
-        relax(theta, lay, WT, recip, recip_out, P, S0, acc, y, 0, beta_c, order, nsweeps, shift, rv, vbits, abits)
-        hits += _argmax_out(S0, lay) == label
+            free[:] = 0
+        relax(theta, lay, WT, recip, recip_out, P, free, acc, y, 0, beta_c, order, nsweeps, shift, rv, vbits, abits)
+        hits += _argmax_out(free, lay) == label
         if centered:
-            S1[:] = S0
+            S1[:] = free
             relax(theta, lay, WT, recip, recip_out, P, S1, acc, y, -1, beta_c, order, nsweeps, shift, rv, vbits, abits)
             first = S1
         else:
-            first = S0
-        S2[:] = S0
+            first = free
+        S2[:] = free
         relax(theta, lay, WT, recip, recip_out, P, S2, acc, y, 1, beta_c, order, nsweeps, shift, rv, vbits, abits)
         measure(first, M1, lay, lanes, state, sn, N, Fs, rn, vbits)
         measure(S2, M2, lay, lanes, state, sn, N, Fs, rn, vbits)
@@ -332,7 +333,8 @@ class FixedEP:
         self._den = np.zeros(nf, i64)
         self._recip = np.zeros(nf, i64)
         self._recip_out = np.zeros((3, int(lay.sizes[top])), i64)
-        self._S0, self._S1, self._S2, self._M1, self._M2 = (np.zeros(nf, i64) for _ in range(5))
+        self._S0 = np.zeros((cfg.batch_size, nf), i64)
+        self._S1, self._S2, self._M1, self._M2 = (np.zeros(nf, i64) for _ in range(4))
         self._P = np.zeros(n1, i64)
         self._acc = np.zeros(int(max(lay.sizes[1:])), i64)
         self._vin = np.zeros(INPUT_PIXELS, i64)

@@ -36,6 +36,15 @@ class Executor(Protocol):
     def load_state(self, state: dict[str, np.ndarray]) -> None: ...
 
 
+def golden_executor(cfg: Config) -> Executor:
+    """The golden model the config asks for: float (the reference) or fixed point (the hardware's specification)."""
+    if cfg.precision == "fixed":
+        from .fixed_ep import FixedEP
+        return FixedEP(cfg)
+    from .float_ep import FloatEP
+    return FloatEP(cfg)
+
+
 def versions() -> dict[str, str]:
     """Versions of what produced a result."""
     out = {"python": platform.python_version(), "machine": platform.machine()}

@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: float golden-model training throughput against this machine's GEMM."""
+"""Benchmarks that print figures: golden-model training throughput against this machine's GEMM."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from golden import config
 from golden.datasets import load as load_dataset
-from golden.float_ep import FloatEP
+from golden.train import golden_executor
 from golden.network import Layout
 
 # PyTorch reference of this algorithm on this machine kind (issue 2): seconds per 60,000-sample epoch
@@ -56,12 +56,15 @@ def gemm_gflops(m: int, k: int, n: int, repeats: int) -> float:
     return 2 * m * k * n / float(np.median(times)) / 1e9
 
 
-def training_rate(model: str, samples: int, repeats: int) -> float:
-    """Median float32 training samples/s of a preset on the bundled MNIST subset's images."""
-    cfg = config.load(model, overrides={"dtype": "float32"})
+def training_rate(model: str, samples: int, repeats: int, precision: str = "float") -> float:
+    """Median training samples/s of a preset (float32, or fixed point without momentum) on the bundled subset's images."""
+    overrides = {"dtype": "float32", "precision": precision}
+    if precision == "fixed":
+        overrides["momentum"] = 0.0
+    cfg = config.load(model, overrides=overrides)
     data = load_dataset("mnist-subset", progress=False)
     idx = np.random.default_rng(0).integers(0, len(data.train_y), samples)
-    ep = FloatEP(cfg)
+    ep = golden_executor(cfg)
     ep.train(data.train_x, data.train_y, idx[: 4 * cfg.batch_size])  # compile / load the kernel cache
     rates = []
     for _ in range(repeats):
@@ -72,7 +75,7 @@ def training_rate(model: str, samples: int, repeats: int) -> float:
 
 
 def golden(repeats: int = 5, quick: bool = False) -> dict:
-    """Print and return training samples/s, GEMM GFLOP/s and the fraction reached, for DRN-XS and DRN-1H.
+    """Print and return float32 and fixed-point training samples/s, GEMM GFLOP/s and the fraction reached.
 
     The GEMM figure is one measurement at DRN-1H's input-layer shape (32x1568 @ 1568x1024), the
     shape at which this machine's BLAS is efficient; DRN-XS's own tiny products run slower.
@@ -90,15 +93,19 @@ def golden(repeats: int = 5, quick: bool = False) -> dict:
         parts = min_flops_per_sample(cfg)
         flops = sum(parts.values())
         rate = training_rate(model, samples, repeats)
+        fixed = training_rate(model, samples // 2, repeats, "fixed")
         fraction = rate * flops / 1e9 / gemm
         ref = REFERENCE_EPOCH_SECONDS[model]
         row = {"samples_per_second": round(rate, 1), "epoch_seconds": round(60000 / rate, 2),
                "min_flop_per_sample": flops, "flop_parts": parts, "gemm_fraction": round(fraction, 3),
-               "speedup_vs_pytorch_reference": round(ref * rate / 60000, 1)}
+               "speedup_vs_pytorch_reference": round(ref * rate / 60000, 1),
+               "fixed_samples_per_second": round(fixed, 1), "fixed_vs_float": round(fixed / rate, 3)}
         result["models"][model] = row
         print(f"  {model}: {rate:9.0f} samples/s  ({row['epoch_seconds']:.2f} s per 60k epoch, "
               f"{row['speedup_vs_pytorch_reference']:.0f}x the PyTorch reference's {ref:.0f} s)")
         print(f"          {flops / 1e6:.2f} MFLOP/sample minimum -> {rate * flops / 1e9:.1f} GFLOP/s = "
               f"{100 * fraction:.0f}% of GEMM")
+        print(f"          fixed point: {fixed:9.0f} samples/s ({fixed / rate:.2f} of float32; online"
+              f" relaxation, batch-summed updates, no momentum)")
     print(json.dumps(result))
     return result

@@ -56,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sigma", type=_number, help="measurement noise std on the voltages used by the update")
     t.add_argument("--samples", type=_int, help="N: measurements averaged per state")
     t.add_argument("--beta", type=_number, help="nudging strength")
+    t.add_argument("--momentum", type=_number, help="SGD momentum (0 for --precision fixed)")
     t.add_argument("--epochs", type=_int)
     t.add_argument("--batch-size", type=_int)
     t.add_argument("--seed", type=_int)
-    t.add_argument("--dtype", choices=config.DTYPES)
+    t.add_argument("--dtype", choices=config.DTYPES, help="float precision: float32 (default) or float64")
+    t.add_argument("--precision", choices=config.PRECISIONS,
+                   help="float (reference) or fixed (bit-accurate hardware model, formats in [fixed] of --config)")
     t.add_argument("--out", type=Path, help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>)")
     t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,14 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict:
     return {"dataset": args.dataset, "data_dir": args.data_dir, "sigma": args.sigma, "samples": args.samples,
-            "beta": args.beta, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-            "dtype": args.dtype}
+            "beta": args.beta, "momentum": args.momentum, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+            "dtype": args.dtype, "precision": args.precision}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`host train`: resolve the config, load the data, train, write results."""
     from golden import train as loop
-    from golden.float_ep import FloatEP
 
     if args.target != "golden":
         raise CliError(f"--target {args.target} is not available yet: the RTL core and its driver are not "
@@ -97,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
         loop.prepare_out(out)
     data = load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress)
-    executor = FloatEP(cfg)
+    executor = loop.golden_executor(cfg)
     if metrics is not None:
         done = int(state.pop("epochs_done"))
         if done != len(metrics["epochs"]):
@@ -106,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         executor.load_state(state)
         print(f"resuming {out} after epoch {done}")
     print(f"training {cfg.model} {cfg.sizes} on {data.name} ({len(data.train_y)} train, "
-          f"{len(data.test_y)} test; {data.source}) with --target {args.target}, sigma={cfg.sigma:g}, "
+          f"{len(data.test_y)} test; {data.source}) with --target {args.target} ({cfg.precision}), sigma={cfg.sigma:g}, "
           f"N={cfg.samples}, beta={cfg.beta:g} -> {out}")
     if data.note:
         print(f"note: {data.note}")
