@@ -28,11 +28,11 @@ OUTPUT_UNITS = 10
 class Fixed:
     """Number formats and rounding of the fixed-point model and hardware (docs/fixed-point.md)."""
 
-    v_frac: int = 16        # F_v: fraction bits of every voltage
-    v_bits: int = 26        # node voltages (signed)
-    vin_bits: int = 26      # clamped input voltages (signed)
+    v_frac: int = 14        # F_v: fraction bits of every voltage
+    v_bits: int = 28        # node voltages (signed; +-8192 covers DRN-3H's input gain)
+    vin_bits: int = 28      # clamped input voltages (signed)
     g_frac: int = 20        # F_g: fraction bits of conductances
-    g_bits: int = 24        # conductances (unsigned)
+    g_bits: int = 22        # conductances (unsigned, below 4)
     b_bits: int = 48        # biases (signed, fraction F_v + F_g)
     acc_bits: int = 56      # weighted-sum accumulators (signed, fraction F_v + F_g)
     recip_frac: int = 24    # F_r: fraction bits of 1/den

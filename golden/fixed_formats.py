@@ -76,8 +76,10 @@ def derive(cfg: Config) -> FixedConstants:
     fan = max(cfg.sizes)
     need(fx.g_bits + max(fx.v_bits, fx.vin_bits) + math.ceil(math.log2(2 * fan)) <= 63,
          f"fixed: g_bits + v_bits/vin_bits + log2(fan-in {fan}) must fit 63 bits (exact weighted sums)")
-    need(2 * (fx.v_bits + 1) + math.ceil(math.log2(cfg.batch_size + 1)) <= 63,
-         "fixed: 2 * (v_bits + 1) + log2(batch_size) must fit 63 bits (exact update products)")
+    drop = max(2 ** (fx.vin_bits - 1), 2 ** (fx.v_bits - 1)) + 2 ** (fx.v_bits - 1)  # largest |V_i - V_j|
+    need(drop * drop * cfg.batch_size < 2 ** 62,
+         "fixed: the update products of a batch (drop^2 * batch_size) must fit 62 bits; "
+         "narrow v_bits/vin_bits or the batch")
     need(cfg.momentum == 0, "precision fixed: momentum must be 0 (the hardware has no velocity memory)")
     need(cfg.reading == "measurements",
          "precision fixed: reading must be 'measurements' (the hardware averages N measurements)")

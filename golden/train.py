@@ -68,7 +68,7 @@ def accuracy(executor: Executor, X: np.ndarray, y: np.ndarray) -> float:
 
 def prepare_out(out: Path) -> None:
     """Create the output folder for a new run; refuse one that holds a run or cannot be written."""
-    if (out / METRICS).exists():
+    if (out / METRICS).exists() or (out / "sweep.json").exists():
         raise RunError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)

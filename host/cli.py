@@ -40,6 +40,18 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _int_list(text: str) -> list[int]:
+    return [_int(t) for t in text.split(",") if t]
+
+
+def _float_list(text: str) -> list[float]:
+    return [_number(t) for t in text.split(",") if t]
+
+
+def _str_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = _Parser(prog="host", description=__doc__)
@@ -66,6 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>)")
     t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    w = sub.add_parser("sweep", help="studies over a grid of settings",
+                       description="Sweeps that write a table (CSV and JSON) and a plot (PNG).")
+    w.add_argument("what", choices=("bits",), help="bits: fixed-point formats and rounding against float")
+    w.add_argument("--model", help="preset (default drn-xs)")
+    w.add_argument("--config", type=Path, help="TOML file of settings, as for train")
+    w.add_argument("--dataset", choices=DATASET_NAMES)
+    w.add_argument("--data-dir")
+    w.add_argument("--epochs", type=_int, default=1, help="epochs per point (default 1)")
+    w.add_argument("--seed", type=_int)
+    w.add_argument("--v-frac", type=_int_list, default=[4, 6, 8, 10, 12, 16],
+                   help="fraction bits of voltages to sweep (comma list)")
+    w.add_argument("--g-frac", type=_int_list, default=[8, 10, 12, 14, 16, 20],
+                   help="fraction bits of conductances to sweep (comma list)")
+    w.add_argument("--rounding", type=_str_list, default=["nearest", "truncate", "stochastic"],
+                   help="rounding sets: nearest, truncate, stochastic (update only) (comma list)")
+    w.add_argument("--sigma", type=_float_list, default=[0.0], help="noise levels (comma list)")
+    w.add_argument("--workers", type=_int, help="parallel processes (default: the cores)")
+    w.add_argument("--out", type=Path, help="output folder (default runs/<time>-sweep-bits)")
 
     b = sub.add_parser("bench", help="print speed figures", description="Benchmarks that print figures (and a JSON line).")
     b.add_argument("what", choices=("golden",), help="golden: float golden-model training throughput vs GEMM")
@@ -119,6 +150,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`host sweep bits`: accuracy and update fidelity of fixed-point formats against float."""
+    from golden.train import prepare_out
+    from host import quantisation
+
+    base = config.load(args.model, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
+                                                 "epochs": args.epochs, "seed": args.seed, "momentum": 0.0})
+    if not (args.v_frac and args.g_frac and args.rounding and args.sigma):
+        raise CliError("sweep bits: every grid axis needs at least one value")
+    if min(args.sigma) < 0:
+        raise CliError("sweep bits: sigma values must be >= 0")
+    out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-bits"
+    prepare_out(out)
+    load_dataset(base.dataset, base.data_dir)  # download once, before the workers start
+    print(f"sweep bits: {base.model} {base.sizes} on {base.dataset}, {base.epochs} epoch(s) per point -> {out}")
+    quantisation.sweep(base, args.v_frac, args.g_frac, args.rounding, args.sigma, out, args.workers)
+    print(f"results in {out}/sweep.csv, sweep.json, sweep.png")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """`host bench golden`: training throughput and the fraction of GEMM throughput it reaches."""
     from host import bench
@@ -134,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "bench": cmd_bench}[args.command](args)
+        return {"train": cmd_train, "sweep": cmd_sweep, "bench": cmd_bench}[args.command](args)
     except (CliError, config.ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,61 @@
+"""Tests of host.quantisation and `host sweep bits`: the grid, the table, the plot, the narrowest formats."""
+
+import csv
+import json
+
+import pytest
+
+from golden import config
+from host import quantisation
+from host.cli import main
+
+
+def test_formats_size_the_integer_parts_from_the_network():
+    cfg = config.preset("drn-1h")  # input gain 480: 9 integer bits + sign + headroom
+    f = quantisation.formats(cfg, 6, 10, "stochastic")
+    assert (f["v_bits"], f["vin_bits"], f["g_bits"]) == (17, 17, 13)
+    assert f["round_update"] == "stochastic" and f["round_v"] == "nearest"
+    point = quantisation.point_config(cfg, quantisation.Point("truncate", 1e-4, 6, 10))
+    assert point.precision == "fixed" and point.sigma == 1e-4 and point.fixed.round_v == "truncate"
+
+
+def row(rounding, v_bits, g_bits, acc, float_acc=0.9):
+    return {"rounding": rounding, "sigma": 0.0, "v_bits": v_bits, "g_bits": g_bits, "test_accuracy": acc,
+            "delta": acc - float_acc}
+
+
+def test_narrowest_takes_the_fewest_bits_within_tolerance():
+    rows = [row("nearest", 10, 10, 0.80), row("nearest", 12, 10, 0.897), row("nearest", 10, 14, 0.899),
+            row("nearest", 16, 16, 0.91), row("stochastic", 8, 8, 0.896), row("truncate", 8, 8, 0.5)]
+    best = quantisation.narrowest(rows)
+    assert [(r["rounding"], r["v_bits"], r["g_bits"]) for r in best] == [("nearest", 12, 10), ("stochastic", 8, 8)]
+
+
+def test_quick_sweep_writes_table_json_and_plot(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    code = main(["sweep", "bits", "--v-frac", "4,10", "--g-frac", "12", "--rounding", "nearest",
+                 "--workers", "2", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    with open(out / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == quantisation.COLUMNS
+    assert [int(r["v_frac"]) for r in rows] == [4, 10]
+    wide = rows[1]
+    assert float(wide["test_accuracy"]) > 0.6 and 0.9 < float(wide["update_cosine"]) <= 1.0
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["rows"][1]["v_bits"] == int(wide["v_bits"]) and "narrowest" in summary
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "float64 reference" in text and ("narrowest within" in text or "no format of the grid" in text)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rounding", "sideways"], "unknown rounding 'sideways'"),
+    (["--sigma", "-1"], "sigma values must be >= 0"),
+    (["--v-frac", "4,x"], "expected an integer, got 'x'"),
+    (["--g-frac", "40"], "fixed:"),
+])
+def test_bad_sweep_arguments_are_one_line(tmp_path, capsys, argv, message):
+    code = main(["sweep", "bits", "--out", str(tmp_path / "s"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
