@@ -202,7 +202,7 @@ def apply_update(theta, lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, mode, state, rl
     sizes, w_off, b_off, n_off = lay
     top = sizes.size - 1
     gmax = (1 << gbits) - 1
-    zeros = np.zeros(sizes[1], np.int64)
+    zeros = np.zeros(np.max(sizes[1:]), np.int64)
     for l in range(1, top + 1):
         na, nc = sizes[l - 1], sizes[l]
         W = _view(theta, w_off[l], na, nc)
