@@ -50,8 +50,8 @@ class Fixed:
         """Check each format on its own; combinations with the rest of the config are checked in fixed_formats."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and not 1 <= value <= 62:
-                raise ConfigError(f"fixed.{f.name} must be between 1 and 62, got {value}")
+            if f.type == "int" and not 2 <= value <= 62:
+                raise ConfigError(f"fixed.{f.name} must be between 2 and 62, got {value}")
         for name, choices in (("lr_mode", LR_MODES), ("round_v", ROUNDINGS), ("round_noise", ROUNDINGS),
                               ("round_update", ROUNDINGS)):
             if getattr(self, name) not in choices:

@@ -33,8 +33,11 @@ def _recip(d, M, bits):
 
 
 @nb.njit(cache=True)
-def refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, M, rbits):
-    """Section 3: transposed copies, D = W1[+] - W1[-], totals and reciprocals; returns how many saturated."""
+def refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, M, rbits, centered):
+    """Section 3: transposed copies, D = W1[+] - W1[-], totals and reciprocals.
+
+    Returns how many denominators of the phases in use (no -beta phase unless centered) are <= 0.
+    """
     sizes, w_off, b_off, n_off = lay
     top = sizes.size - 1
     den[:] = 0
@@ -63,7 +66,7 @@ def refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, M, rbits):
         for s in range(3):  # nudging sign -1, 0, +1
             d = den[o + j] + (s - 1) * beta_g
             recip_out[s, j] = _recip(d, M, rbits)
-            bad += d <= 0
+            bad += d <= 0 and (centered or s > 0)
     return bad
 
 
@@ -294,7 +297,7 @@ def train_samples(theta, lay, WT, D, den, recip, recip_out, X, labels, idx, batc
         count += 1
         if count == batch or t == idx.size - 1:
             apply_update(theta, lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, ru, state, lanes, ubits, gbits, bbits)
-            flags[0] += refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, shift, rbits)
+            flags[0] += refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, shift, rbits, centered)
             count = 0
     return hits
 
@@ -351,7 +354,7 @@ class FixedEP:
         """Recompute the weight-derived quantities after theta changed outside the kernels."""
         c = self.consts
         self.flags[0] += refresh(self.theta, self._lay, self._WT, self._D, self._den, self._recip, self._recip_out,
-                                 c.beta_g, c.Fg + c.Fr, c.recip_bits)
+                                 c.beta_g, c.Fg + c.Fr, c.recip_bits, self.cfg.variant == "centered")
 
     def begin_epoch(self, epoch: int) -> None:
         """Quantise the epoch's decayed learning rates, reseed the generators, reset the warm-start state."""

@@ -85,10 +85,9 @@ def derive(cfg: Config) -> FixedConstants:
          "precision fixed: reading must be 'measurements' (the hardware averages N measurements)")
     beta_g = cfg.beta * 2 ** Fg
     need(beta_g == int(beta_g), f"fixed: beta = {cfg.beta} is not a multiple of 2^-{Fg} (g_frac)")
-    top_v = cfg.input_gain * 2 ** Fv
-    need(top_v < 2 ** (fx.vin_bits - 1),
-         f"fixed: the largest input voltage {cfg.input_gain} needs more than vin_bits = {fx.vin_bits}")
     vin = np.array([round_half_even(cfg.input_gain * p / 255 * 2 ** Fv) for p in range(PIXEL_LEVELS)], np.int64)
+    need(vin[-1] < 2 ** (fx.vin_bits - 1),
+         f"fixed: the largest input voltage {cfg.input_gain} needs more than vin_bits = {fx.vin_bits}")
     sn = round_half_even(cfg.sigma / (GAUSS_SD * cfg.samples) * 2 ** (Fv + Fs))
     need(sn < 2 ** MAX_MULTIPLIER_BITS, "fixed: sigma is too large for the noise coefficient (lower noise_frac)")
     need(cfg.sigma == 0 or sn > 0,
@@ -118,11 +117,14 @@ def lr_codes(cfg: Config, consts: FixedConstants, epoch: int) -> tuple[np.ndarra
             if value == 0:
                 code, frac = 0, fx.lr_frac
             elif fx.lr_mode == "shift":
+                if cfg.lr_decay != 1:
+                    raise ConfigError("fixed.lr_mode shift needs lr_decay = 1 (a decayed factor is no longer a "
+                                      "constant shift); use lr_mode multiply")
                 frac = _pow2_exponent(value)
-                if frac is None or (epoch > 0 and cfg.lr_decay != 1):
+                if frac is None:
                     raise ConfigError(
-                        f"fixed.lr_mode shift: {kind}[{l - 1}] / ({factor:g}) = {value:g} is not a power of two "
-                        f"(and lr_decay must be 1); use lr_mode multiply or a power-of-two learning rate")
+                        f"fixed.lr_mode shift: {kind}[{l - 1}] / ({factor:g}) = {value:g} is not a power of two; "
+                        "use lr_mode multiply or a power-of-two learning rate")
                 code = 1
             else:
                 frac = fx.lr_frac

@@ -41,7 +41,8 @@ def test_learning_rate_codes_in_multiply_and_shift_mode():
     ({"beta": 0.3}, {"g_frac": 8}, "is not a multiple of 2^-8"),
     ({"momentum": 0.9}, {}, "momentum must be 0"),
     ({"reading": "updates"}, {}, "reading must be 'measurements'"),
-    ({}, {"lr_mode": "shift"}, "is not a power of two"),
+    ({}, {"lr_mode": "shift"}, "needs lr_decay = 1"),
+    ({"lr_decay": 1.0}, {"lr_mode": "shift"}, "is not a power of two"),
     ({}, {"lr_frac": 4}, "rounds to 0 with lr_frac = 4"),
     ({}, {"round_v": "stochastic"}, "only available for the update"),
     ({"input_gain": 600.0}, {"vin_bits": 20, "v_frac": 12}, "needs more than vin_bits = 20"),
@@ -50,7 +51,7 @@ def test_learning_rate_codes_in_multiply_and_shift_mode():
     ({"sigma": 1e-9}, {"noise_frac": 4}, "rounds to no noise"),
     ({}, {"acc_bits": 30}, "acc_bits must exceed"),
     ({}, {"recip_bits": 40}, "recip_bits must be <= 31"),
-    ({}, {"v_bits": 0}, "between 1 and 62"),
+    ({}, {"v_bits": 1}, "between 2 and 62"),
 ])
 def test_impossible_formats_are_rejected_with_one_line(overrides, fixed_values, message):
     with pytest.raises(ConfigError) as e:
