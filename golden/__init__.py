@@ -1,1 +1,1 @@
-"""Golden models of EP on deep resistive networks: float reference and (later) fixed point."""
+"""Golden models of EP on deep resistive networks: the float reference and the bit-exact fixed-point model."""

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 class ConfigError(ValueError):
     """A config that cannot be run; the message is one line meant for the user."""
+
+
+def require(ok: bool, message: str) -> None:
+    """Raise ConfigError(message) unless ok."""
+    if not ok:
+        raise ConfigError(message)
+
+
+# Sizes beyond these are mistakes, not experiments: they would exhaust memory or never finish.
+MAX_UNITS = 1 << 16
+MAX_BATCH = 1 << 16
+MAX_SAMPLES = 1 << 12
+MAX_SWEEPS = 1 << 12
+MAX_EPOCHS = 1 << 16
 
 
 SWEEP_ORDERS = ("alternating", "forward", "backward")
@@ -50,15 +67,18 @@ class Fixed:
         """Check each format on its own; combinations with the rest of the config are checked in fixed_formats."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and not 2 <= value <= 62:
-                raise ConfigError(f"fixed.{f.name} must be between 2 and 62, got {value}")
+            if f.name.endswith("_bits"):
+                require(2 <= value <= 62, f"fixed.{f.name} must be between 2 and 62, got {value}")
+            elif f.name.endswith("_frac"):
+                require(0 <= value <= 61, f"fixed.{f.name} must be between 0 and 61, got {value}")
+        require(1 <= self.noise_lanes <= 1024, f"fixed.noise_lanes must be between 1 and 1024, got {self.noise_lanes}")
         for name, choices in (("lr_mode", LR_MODES), ("round_v", ROUNDINGS), ("round_noise", ROUNDINGS),
                               ("round_update", ROUNDINGS)):
-            if getattr(self, name) not in choices:
-                raise ConfigError(f"fixed.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+            require(getattr(self, name) in choices,
+                    f"fixed.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name in ("round_v", "round_noise"):
-            if getattr(self, name) == "stochastic":
-                raise ConfigError(f"fixed.{name}: stochastic rounding is only available for the update (round_update)")
+            require(getattr(self, name) != "stochastic",
+                    f"fixed.{name}: stochastic rounding is only available for the update (round_update)")
 
 
 @dataclass
@@ -107,14 +127,16 @@ class Config:
 
     def validate(self) -> "Config":
         """Check every field once; raise ConfigError naming the first problem."""
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise ConfigError(msg)
-
+        need = require
+        for f in fields(self):
+            values = getattr(self, f.name)
+            for v in values if isinstance(values, list) else [values]:
+                need(not isinstance(v, float) or math.isfinite(v), f"{f.name} must be a finite number, got {v}")
         need(len(self.hidden) >= 1, "hidden: at least one hidden layer is needed")
         for n in self.hidden:
-            need(isinstance(n, int) and n >= 2 and n % 2 == 0,
-                 f"hidden: layer size {n!r} must be an even integer >= 2 (half excitatory, half inhibitory)")
+            need(isinstance(n, int) and 2 <= n <= MAX_UNITS and n % 2 == 0,
+                 f"hidden: layer size {n!r} must be an even integer from 2 to {MAX_UNITS} "
+                 "(half excitatory, half inhibitory)")
         nparam = len(self.hidden) + 1
         for name in ("lr_weights", "lr_biases"):
             lrs = getattr(self, name)
@@ -124,19 +146,24 @@ class Config:
         need(self.input_gain > 0, f"input_gain must be > 0, got {self.input_gain}")
         need(self.weight_gain > 0, f"weight_gain must be > 0, got {self.weight_gain}")
         need(self.beta > 0, f"beta must be > 0, got {self.beta}")
-        need(self.sweeps >= 1, f"sweeps must be >= 1, got {self.sweeps}")
-        need(self.sweeps_eval >= 1, f"sweeps_eval must be >= 1, got {self.sweeps_eval}")
+        need(1 <= self.sweeps <= MAX_SWEEPS, f"sweeps must be from 1 to {MAX_SWEEPS}, got {self.sweeps}")
+        need(1 <= self.sweeps_eval <= MAX_SWEEPS, f"sweeps_eval must be from 1 to {MAX_SWEEPS}, got {self.sweeps_eval}")
         need(self.order in SWEEP_ORDERS, f"order must be one of {', '.join(SWEEP_ORDERS)}, got {self.order!r}")
         need(self.variant in VARIANTS, f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         need(self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}")
         need(self.samples >= 1, f"samples (N) must be >= 1, got {self.samples}")
+        need(self.samples <= MAX_SAMPLES, f"samples (N) must be <= {MAX_SAMPLES}, got {self.samples}")
         need(self.reading in NOISE_READINGS,
              f"reading must be one of {', '.join(NOISE_READINGS)}, got {self.reading!r}")
-        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        need(1 <= self.batch_size <= MAX_BATCH, f"batch_size must be from 1 to {MAX_BATCH}, got {self.batch_size}")
         need(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        need(self.epochs <= MAX_EPOCHS, f"epochs must be <= {MAX_EPOCHS}, got {self.epochs}")
         need(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
         need(0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay}")
         need(self.dtype in DTYPES, f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        noise = self.sigma / math.sqrt(self.samples) if self.reading == "measurements" else self.sigma
+        need(self.sigma == 0 or np.dtype(self.dtype).type(noise) > 0,
+             f"sigma = {self.sigma:g} is below what {self.dtype} can represent; use dtype float64")
         need(0 <= self.seed < 2 ** 32, f"seed must be in [0, 2^32), got {self.seed}")
         need(self.precision in PRECISIONS,
              f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -224,6 +251,8 @@ def load(model: str | None = None, config_file: str | Path | None = None,
         except OSError as e:
             raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for key, value in (("model", file_values.get("model")), ("dataset", file_values.get("dataset"))):
+        require(value is None or isinstance(value, str), f"{config_file}: {key} must be str, got {value!r}")
     name = model or file_values.pop("model", None) or "drn-xs"
     file_values.pop("model", None)
     dataset = overrides.get("dataset") or file_values.get("dataset")

@@ -14,13 +14,8 @@ import numpy as np
 from .config import INPUT_PIXELS, Config
 from .fixed_arith import STOCHASTIC, mul_round, mul_round_wide, sat, usat
 from .fixed_formats import FixedConstants, derive, lr_codes
-from .network import Layout, init_params, sweep_order
+from .network import Layout, init_params, input_difference_and_totals, sweep_order, view
 from .prng import draw, gauss_code, seed_lanes
-
-
-@nb.njit(cache=True, inline="always")
-def _view(buf, off, rows, cols):
-    return buf[off:off + rows * cols].reshape((rows, cols))
 
 
 @nb.njit(cache=True)
@@ -40,28 +35,19 @@ def refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, M, rbits, centered
     """
     sizes, w_off, b_off, n_off = lay
     top = sizes.size - 1
-    den[:] = 0
-    half = sizes[0] // 2
-    n1 = sizes[1]
-    W1 = _view(theta, w_off[1], sizes[0], n1)
-    for i in range(half):
-        for j in range(n1):
-            D[i, j] = W1[i, j] - W1[half + i, j]
-            den[j] += W1[i, j] + W1[half + i, j]
+    input_difference_and_totals(theta, lay, D, den)
     for l in range(2, top + 1):
         na, nc = sizes[l - 1], sizes[l]
-        W = _view(theta, w_off[l], na, nc)
-        T = _view(WT, w_off[l], nc, na)
+        W = view(theta, w_off[l], na, nc)
+        T = view(WT, w_off[l], nc, na)
         for i in range(na):
             for j in range(nc):
                 T[j, i] = W[i, j]
-                den[n_off[l - 1] + i] += W[i, j]
-                den[n_off[l] + j] += W[i, j]
     bad = 0
+    o = n_off[top]
     for j in range(den.size):
         recip[j] = _recip(den[j], M, rbits)
-        bad += den[j] <= 0
-    o = n_off[top]
+        bad += den[j] <= 0 and j < o  # the outputs are counted per nudging value below
     for j in range(sizes[top]):
         for s in range(3):  # nudging sign -1, 0, +1
             d = den[o + j] + (s - 1) * beta_g
@@ -99,7 +85,7 @@ def relax(theta, lay, WT, recip, recip_out, P, V, acc, y, sign, beta_c, order, n
                 a[:] = P
             else:
                 na, oa = sizes[l - 1], n_off[l - 1]
-                T = _view(WT, w_off[l], n, na)
+                T = view(WT, w_off[l], n, na)
                 for k in range(n):
                     s = 0
                     for i in range(na):
@@ -107,7 +93,7 @@ def relax(theta, lay, WT, recip, recip_out, P, V, acc, y, sign, beta_c, order, n
                     a[k] = s
             if l < top:
                 nc, oc = sizes[l + 1], n_off[l + 1]
-                T = _view(WT, w_off[l + 1], nc, n)
+                T = view(WT, w_off[l + 1], nc, n)
                 for k in range(nc):
                     vk = V[oc + k]
                     if vk != 0:
@@ -169,7 +155,7 @@ def accumulate(vin, lay, M1, M2, GX, colA, A, Q):
                 row[j] += v * q[j]
     for l in range(2, top + 1):
         na, nc, oa, oc = sizes[l - 1], sizes[l], n_off[l - 1], n_off[l]
-        Al = _view(A, w_off[l], na, nc)
+        Al = view(A, w_off[l], na, nc)
         for i in range(na):
             a1, a2 = M1[oa + i], M2[oa + i]
             for j in range(nc):
@@ -208,8 +194,8 @@ def apply_update(theta, lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, mode, state, rl
     zeros = np.zeros(np.max(sizes[1:]), np.int64)
     for l in range(1, top + 1):
         na, nc = sizes[l - 1], sizes[l]
-        W = _view(theta, w_off[l], na, nc)
-        Al = _view(A, w_off[l], na, nc)
+        W = view(theta, w_off[l], na, nc)
+        Al = view(A, w_off[l], na, nc)
         k, s = k_w[l], s_w[l]
         half = na // 2
         if l == 1:
@@ -269,7 +255,7 @@ def train_samples(theta, lay, WT, D, den, recip, recip_out, X, labels, idx, batc
     round_noise, round_update). Returns the free-phase hits; flags[0] counts saturated reciprocals.
     """
     Fv, Fg, Fr, Fs, vbits, abits, rbits, ubits, gbits, bbits, rv, rn, ru = fmt
-    shift = Fg + Fr
+    shift = Fg + Fr  # FixedConstants.shift_v
     hits = 0
     count = 0
     for t in range(idx.size):
@@ -324,7 +310,7 @@ class FixedEP:
         c = self.consts
         self.layout = Layout.of(cfg.sizes)
         lay = self.layout
-        self._lay = (lay.sizes, lay.w_off, lay.b_off, lay.n_off)
+        self._lay = lay.offsets()
         self.theta = quantise_params(init_params(cfg, lay, np.dtype(np.float64)), lay, c)
         self.order = sweep_order(cfg.order, lay)
         self.fmt = (c.Fv, c.Fg, c.Fr, c.Fs, c.v_bits, c.acc_bits, c.recip_bits, c.upd_bits, c.g_bits, c.b_bits,
@@ -354,7 +340,11 @@ class FixedEP:
         """Recompute the weight-derived quantities after theta changed outside the kernels."""
         c = self.consts
         self.flags[0] += refresh(self.theta, self._lay, self._WT, self._D, self._den, self._recip, self._recip_out,
-                                 c.beta_g, c.Fg + c.Fr, c.recip_bits, self.cfg.variant == "centered")
+                                 c.beta_g, c.shift_v, c.recip_bits, self.cfg.variant == "centered")
+
+    def status(self) -> dict[str, int]:
+        """Counters for the metrics: saturated reciprocals so far (the hardware's status flag, section 3)."""
+        return {"recip_saturations": int(self.flags[0])}
 
     def begin_epoch(self, epoch: int) -> None:
         """Quantise the epoch's decayed learning rates, reseed the generators, reset the warm-start state."""

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Config, ConfigError
-from .fixed_arith import MAX_SHIFT
+from .config import Config, ConfigError, require
+from .fixed_arith import MAX_SHIFT, NEAREST, STOCHASTIC, TRUNCATE
 from .prng import GAUSS_SD
 
 PIXEL_LEVELS = 256
@@ -50,7 +50,7 @@ class FixedConstants:
         return self.Fg + self.Fr
 
 
-ROUNDING_CODES = {"truncate": 0, "nearest": 1, "stochastic": 2}
+ROUNDING_CODES = {"truncate": TRUNCATE, "nearest": NEAREST, "stochastic": STOCHASTIC}
 
 
 def _pow2_exponent(x: float) -> int | None:
@@ -62,10 +62,7 @@ def _pow2_exponent(x: float) -> int | None:
 def derive(cfg: Config) -> FixedConstants:
     """Check the formats against the rest of the config and derive the constants; ConfigError names the problem."""
     fx = cfg.fixed
-
-    def need(ok: bool, msg: str) -> None:
-        if not ok:
-            raise ConfigError(msg)
+    need = require
 
     Fv, Fg, Fr, Fs = fx.v_frac, fx.g_frac, fx.recip_frac, fx.noise_frac
     need(fx.v_bits > Fv and fx.vin_bits > Fv, "fixed: v_bits and vin_bits must exceed v_frac (a sign bit is needed)")
@@ -85,6 +82,8 @@ def derive(cfg: Config) -> FixedConstants:
          "precision fixed: reading must be 'measurements' (the hardware averages N measurements)")
     beta_g = cfg.beta * 2 ** Fg
     need(beta_g == int(beta_g), f"fixed: beta = {cfg.beta} is not a multiple of 2^-{Fg} (g_frac)")
+    need(int(beta_g) << Fv < 2 ** (fx.acc_bits - 1),
+         f"fixed: beta = {cfg.beta} as a current does not fit acc_bits = {fx.acc_bits}")
     vin = np.array([round_half_even(cfg.input_gain * p / 255 * 2 ** Fv) for p in range(PIXEL_LEVELS)], np.int64)
     need(vin[-1] < 2 ** (fx.vin_bits - 1),
          f"fixed: the largest input voltage {cfg.input_gain} needs more than vin_bits = {fx.vin_bits}")
@@ -129,10 +128,11 @@ def lr_codes(cfg: Config, consts: FixedConstants, epoch: int) -> tuple[np.ndarra
             else:
                 frac = fx.lr_frac
                 code = round_half_even(value * 2 ** frac)
+                at = f"{kind}[{l - 1}] = {lr:g} (x lr_decay^{epoch} in epoch {epoch + 1})"
                 if code == 0:
-                    raise ConfigError(f"fixed: {kind}[{l - 1}] = {lr:g} rounds to 0 with lr_frac = {frac}; raise lr_frac")
+                    raise ConfigError(f"fixed: {at} rounds to 0 with lr_frac = {frac}; raise lr_frac")
                 if code >= 2 ** MAX_MULTIPLIER_BITS:
-                    raise ConfigError(f"fixed: {kind}[{l - 1}] = {lr:g} needs more than 31 bits; lower lr_frac")
+                    raise ConfigError(f"fixed: {at} needs more than 31 bits; lower lr_frac")
             k[l] = code
             # A has fraction 2F_v, k has F_k: to F_g.  Q has F_v, k_b has F_k: to F_v + F_g.
             s[l] = (2 * consts.Fv + frac - consts.Fg) if kind == "lr_weights" else (frac - consts.Fg)

@@ -19,12 +19,7 @@ import numba as nb
 import numpy as np
 
 from .config import INPUT_PIXELS, OUTPUT_UNITS, Config
-from .network import Layout, ModelError, init_params, sweep_order
-
-@nb.njit(cache=True, inline="always")
-def _view(buf, off, rows, cols):
-    return buf[off:off + rows * cols].reshape((rows, cols))
-
+from .network import Layout, ModelError, init_params, input_difference_and_totals, sweep_order, view
 
 @nb.njit(cache=True, inline="always")
 def _typed(like, x):
@@ -49,18 +44,18 @@ def relax(theta, lay, den, rden, P, S, T, B, Y, beta, order, nsweeps):
     for _ in range(nsweeps):
         for l in order:
             n = sizes[l]
-            V = _view(S, s_off[l], B, n)
+            V = view(S, s_off[l], B, n)
             b = theta[b_off[l]:b_off[l] + n]
             d = rden[n_off[l]:n_off[l] + n]
             dt = den[n_off[l]:n_off[l] + n]
             if l == 1:
                 V[:, :] = P[:B]
             else:
-                np.dot(_view(S, s_off[l - 1], B, sizes[l - 1]), _view(theta, w_off[l], sizes[l - 1], n), V)
+                np.dot(view(S, s_off[l - 1], B, sizes[l - 1]), view(theta, w_off[l], sizes[l - 1], n), V)
             if l < top:
-                Tl = _view(T, 0, B, n)
-                np.dot(_view(S, s_off[l + 1], B, sizes[l + 1]),
-                       _view(theta, w_off[l + 1], n, sizes[l + 1]).T, Tl)
+                Tl = view(T, 0, B, n)
+                np.dot(view(S, s_off[l + 1], B, sizes[l + 1]),
+                       view(theta, w_off[l + 1], n, sizes[l + 1]).T, Tl)
                 half = n // 2
                 for r in range(B):
                     for j in range(half):  # excitatory diodes: V >= 0
@@ -70,40 +65,37 @@ def relax(theta, lay, den, rden, P, S, T, B, Y, beta, order, nsweeps):
             else:
                 for r in range(B):
                     for j in range(n):
-                        # den + beta <= 0 would make this a maximum, not a minimum: FloatEP.check stops the run
+                        # train_batches never runs a phase whose den + beta <= 0 (a maximum, not a minimum)
                         q = dt[j] + beta
                         V[r, j] = (V[r, j] + b[j] + beta * Y[r, j]) / q if q > 0 else zero
 
 
 @nb.njit(cache=True)
 def refresh(theta, lay, D, den, rden):
-    """Recompute what depends only on the weights: D = W1[+] - W1[-] and 1 / each node's total conductance."""
-    sizes, w_off, b_off, n_off, s_off = lay
-    den[:] = 0
-    n1 = sizes[1]
-    half = sizes[0] // 2
-    W1 = _view(theta, w_off[1], sizes[0], n1)
-    for i in range(half):
-        for j in range(n1):
-            D[i, j] = W1[i, j] - W1[half + i, j]
-            den[j] += W1[i, j] + W1[half + i, j]
-    for l in range(2, sizes.size):
-        W = _view(theta, w_off[l], sizes[l - 1], sizes[l])
-        lo, hi = n_off[l - 1], n_off[l]
-        for i in range(sizes[l - 1]):
-            for j in range(sizes[l]):
-                den[lo + i] += W[i, j]
-                den[hi + j] += W[i, j]
-    one = _typed(den, 1)
+    """Recompute what depends only on the weights: D = W1[+] - W1[-], totals and their reciprocals."""
+    input_difference_and_totals(theta, lay, D, den)
+    one, zero = _typed(den, 1), _typed(den, 0)
     for j in range(den.size):
-        # a node with no conductance has no defined voltage: hold it at 0 (FloatEP.check reports it)
-        rden[j] = one / den[j] if den[j] > 0 else 0
+        # a node with no conductance has no defined voltage: hold it at 0 (training stops on it)
+        rden[j] = one / den[j] if den[j] > 0 else zero
+
+
+@nb.njit(cache=True)
+def ill_posed(den, lay, beta, centered):
+    """True if a free node has no conductance or an output's den - beta <= 0 in the centered variant
+    (the -beta phase is then not a minimisation): the batch must not run."""
+    sizes, w_off, b_off, n_off, s_off = lay
+    top = sizes.size - 1
+    for j in range(den.size):
+        if den[j] <= 0 or (centered and j >= n_off[top] and den[j] <= beta):
+            return True
+    return False
 
 
 @nb.njit(cache=True)
 def load_batch(X, labels, idx, gain, D, Xg, Y, P):
     """Input voltages g_in*x (x = pixel/255), one-hot targets, and the input's contribution P = Xg @ D."""
-    scale = gain / 255
+    scale = gain / _typed(Xg, 255)
     B = idx.size
     Y[:B] = 0
     for r in range(B):
@@ -120,8 +112,8 @@ def measure(S, M, lay, B, R, scale):
     sizes, w_off, b_off, n_off, s_off = lay
     for l in range(1, sizes.size):
         n = sizes[l]
-        V = _view(S, s_off[l], B, n)
-        Ml = _view(M, s_off[l], R * B, n)
+        V = view(S, s_off[l], B, n)
+        Ml = view(M, s_off[l], R * B, n)
         for q in range(R):
             for r in range(B):
                 for j in range(n):
@@ -180,8 +172,8 @@ def update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta2, lr_w, lr_b, mu, G, X
     coef = _typed(theta, 1.0 / ((beta2 - beta1) * rows))
     for l in range(1, sizes.size):
         na, nc = sizes[l - 1], sizes[l]
-        C1 = _view(M1, s_off[l], rows, nc)
-        C2 = _view(M2, s_off[l], rows, nc)
+        C1 = view(M1, s_off[l], rows, nc)
+        C2 = view(M2, s_off[l], rows, nc)
         sc = sq_c[:nc]
         _square_diff(C1, C2, sc)
         g = gb[:nc]
@@ -191,31 +183,31 @@ def update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta2, lr_w, lr_b, mu, G, X
                 g[j] -= C2[r, j] - C1[r, j]
         for j in range(nc):
             g[j] *= coef
-        W = _view(theta, w_off[l], na, nc)
-        Vw = _view(vel, w_off[l], na, nc)
+        W = view(theta, w_off[l], na, nc)
+        Vw = view(vel, w_off[l], na, nc)
         if l == 1:
             # clamped input: no squares, and the noisy copies of a sample share its input
             half = na // 2
-            dsum = _view(Xb, 0, B, nc)
+            dsum = view(Xb, 0, B, nc)
             dsum[:, :] = 0
             for r in range(rows):
                 for j in range(nc):
                     dsum[r % B, j] += C2[r, j] - C1[r, j]
-            Gl = _view(G, 0, half, nc)
+            Gl = view(G, 0, half, nc)
             np.dot(Xg[:B].T, dsum, Gl)
             zero = sq_a[:half]
             zero[:] = 0
-            _sgd_dense(_view(theta, w_off[l], half, nc), _view(vel, w_off[l], half, nc),
+            _sgd_dense(view(theta, w_off[l], half, nc), view(vel, w_off[l], half, nc),
                        zero, sc, Gl, -coef, coef, lr_w[l], mu)
-            _sgd_dense(_view(theta, w_off[l] + half * nc, half, nc), _view(vel, w_off[l] + half * nc, half, nc),
+            _sgd_dense(view(theta, w_off[l] + half * nc, half, nc), view(vel, w_off[l] + half * nc, half, nc),
                        zero, sc, Gl, coef, coef, lr_w[l], mu)
         else:
-            A1 = _view(M1, s_off[l - 1], rows, na)
-            A2 = _view(M2, s_off[l - 1], rows, na)
+            A1 = view(M1, s_off[l - 1], rows, na)
+            A2 = view(M2, s_off[l - 1], rows, na)
             sa = sq_a[:na]
             _square_diff(A1, A2, sa)
-            cross = _view(Xa, 0, na, nc)
-            other = _view(Xb, 0, na, nc)
+            cross = view(Xa, 0, na, nc)
+            other = view(Xb, 0, na, nc)
             np.dot(A2.T, C2, cross)
             np.dot(A1.T, C1, other)
             cross -= other
@@ -242,7 +234,7 @@ def _rest_state(S, lay, B):
 def _correct(S, lay, B, labels, idx):
     sizes, w_off, b_off, n_off, s_off = lay
     top = sizes.size - 1
-    out = _view(S, s_off[top], B, sizes[top])
+    out = view(S, s_off[top], B, sizes[top])
     hits = 0
     for r in range(B):
         if np.argmax(out[r]) == labels[idx[r]]:
@@ -253,11 +245,16 @@ def _correct(S, lay, B, labels, idx):
 @nb.njit(cache=True)
 def train_batches(theta, vel, lay, D, den, rden, X, labels, idx, batch, gain, beta, centered, order, nsweeps,
                   warm, R, scale, lr_w, lr_b, mu, Xg, Y, P, S0, S1, S2, M1, M2, T, G, Xa, Xb, sq_a, sq_c, gb):
-    """Train on the samples `idx` in consecutive batches; return how many the free phase got right."""
+    """Train on the samples `idx` in consecutive batches; return (free-phase hits, samples done).
+
+    Stops before a batch whose energy is not well posed (see ill_posed); samples done < idx.size then.
+    """
     sizes, w_off, b_off, n_off, s_off = lay
     hits = 0
     zero = beta - beta
     for start in range(0, idx.size, batch):
+        if ill_posed(den, lay, beta, centered):
+            return hits, start
         bidx = idx[start:start + batch]
         B = bidx.size
         load_batch(X, labels, bidx, gain, D, Xg, Y, P)
@@ -280,7 +277,7 @@ def train_batches(theta, vel, lay, D, den, rden, X, labels, idx, batch, gain, be
         else:
             update(theta, vel, lay, Xg, first, S2, B, 1, beta1, beta, lr_w, lr_b, mu, G, Xa, Xb, sq_a, sq_c, gb)
         refresh(theta, lay, D, den, rden)
-    return hits
+    return hits, idx.size
 
 
 @nb.njit(cache=True)
@@ -295,7 +292,7 @@ def predict(theta, lay, D, den, rden, X, labels, idx, batch, gain, order, nsweep
         load_batch(X, labels, bidx, gain, D, Xg, Y, P)
         _rest_state(S0, lay, B)
         relax(theta, lay, den, rden, P, S0, T, B, Y, zero, order, nsweeps)
-        V = _view(S0, s_off[top], B, sizes[top])
+        V = view(S0, s_off[top], B, sizes[top])
         for r in range(B):
             out[start + r] = np.argmax(V[r])
 
@@ -324,7 +321,7 @@ class FloatEP:
         # "measurements" reading: the mean of N N(0, sigma^2) readings is exactly N(0, sigma^2/N)
         self.noise_scale = cfg.sigma / np.sqrt(cfg.samples) if self.repeats == 1 else cfg.sigma
         rows = max(cfg.batch_size, self.eval_batch)
-        cap = rows * self.repeats
+        cap = max(cfg.batch_size * self.repeats, self.eval_batch)  # rows of the largest state block
         self._lay = self.layout.kernel_tuple(cap)
         sizes = self.layout.sizes
         n1, dt = int(sizes[1]), self.dtype
@@ -353,6 +350,10 @@ class FloatEP:
         """Recompute the weight-derived quantities after theta changed outside the kernels."""
         refresh(self.theta, self._lay, self._D, self._den, self._rden)
 
+    def status(self) -> dict[str, int]:
+        """Counters for the metrics (none: the float model stops instead of saturating)."""
+        return {}
+
     def check(self) -> None:
         """Raise ModelError if a node has no conductance or the -beta phase is not a minimisation."""
         top = self.layout.top
@@ -377,14 +378,15 @@ class FloatEP:
     def train(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> int:
         """One EP step per batch of the samples `idx` (in order); returns free-phase hits."""
         c, t = self.cfg, self.dtype.type
-        hits = train_batches(
+        hits, done = train_batches(
             self.theta, self.velocity, self._lay, self._D, self._den, self._rden, X, labels,
             np.ascontiguousarray(idx, np.int64), c.batch_size, t(c.input_gain), t(c.beta),
             c.variant == "centered", self.order, c.sweeps, c.warm_start, self.repeats,
             t(self.noise_scale), self._lr_w, self._lr_b, t(c.momentum), self._Xg, self._Y, self._P,
             self._S0, self._S1, self._S2, self._M1, self._M2, self._T, self._G, self._Xa, self._Xb,
             self._sq_a, self._sq_c, self._gb)
-        self.check()
+        if done < len(idx):
+            self.check()
         return hits
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from .config import Config
@@ -41,9 +42,13 @@ class Layout:
             nodes += sizes[l]
         return cls(np.array(sizes, np.int64), w_off, b_off, n_off, pos, nodes)
 
+    def offsets(self) -> tuple[np.ndarray, ...]:
+        """(sizes, w_off, b_off, n_off) for the kernels."""
+        return (self.sizes, self.w_off, self.b_off, self.n_off)
+
     def kernel_tuple(self, capacity: int) -> tuple[np.ndarray, ...]:
-        """(sizes, w_off, b_off, n_off, s_off) for the kernels; s_off places states of `capacity` rows."""
-        return (self.sizes, self.w_off, self.b_off, self.n_off, self.n_off * capacity)
+        """offsets() and s_off, which places blocks of `capacity` rows of every free layer's states."""
+        return (*self.offsets(), self.n_off * capacity)
 
     def weights(self, theta: np.ndarray, l: int) -> np.ndarray:
         """View of W_l (pre x post) inside theta."""
@@ -58,6 +63,35 @@ class Layout:
     def top(self) -> int:
         """Index of the output layer."""
         return len(self.sizes) - 1
+
+
+@nb.njit(cache=True, inline="always")
+def view(buf, off, rows, cols):
+    """The (rows, cols) row-major block of a flat buffer starting at `off` (a view, for the kernels)."""
+    return buf[off:off + rows * cols].reshape((rows, cols))
+
+
+@nb.njit(cache=True)
+def input_difference_and_totals(theta, lay, D, den):
+    """D = W1[+] - W1[-] (the clamped input's effective conductances) and den_j = sum of the
+    conductances at every free node j; the same for float and fixed-point parameters."""
+    sizes, w_off = lay[0], lay[1]
+    n_off = lay[3]
+    den[:] = 0
+    n1 = sizes[1]
+    half = sizes[0] // 2
+    W1 = view(theta, w_off[1], sizes[0], n1)
+    for i in range(half):
+        for j in range(n1):
+            D[i, j] = W1[i, j] - W1[half + i, j]
+            den[j] += W1[i, j] + W1[half + i, j]
+    for l in range(2, sizes.size):
+        W = view(theta, w_off[l], sizes[l - 1], sizes[l])
+        lo, hi = n_off[l - 1], n_off[l]
+        for i in range(sizes[l - 1]):
+            for j in range(sizes[l]):
+                den[lo + i] += W[i, j]
+                den[hi + j] += W[i, j]
 
 
 def init_params(cfg: Config, layout: Layout, dtype: np.dtype) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 import platform
 import time
 from importlib import metadata
@@ -27,9 +28,10 @@ class RunError(RuntimeError):
 
 
 class Executor(Protocol):
-    """What runs training steps: the float golden model now; fixed point, simulated core and board later."""
+    """What runs training steps: the float and fixed-point golden models now; the simulated core and board later."""
 
     def begin_epoch(self, epoch: int) -> None: ...
+    def status(self) -> dict[str, int]: ...
     def train(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> int: ...
     def predict(self, X: np.ndarray) -> np.ndarray: ...
     def state(self) -> dict[str, np.ndarray]: ...
@@ -80,15 +82,23 @@ def prepare_out(out: Path) -> None:
 
 
 def load_run(out: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """The metrics and checkpoint of an earlier run in `out`."""
+    """The metrics and parameters of an earlier run in `out`, from its checkpoint (which holds both)."""
     try:
-        metrics = json.loads((out / METRICS).read_text())
-        with np.load(out / CHECKPOINT) as ck:
+        raw = (out / CHECKPOINT).read_bytes()  # np.load leaks its file handle on a damaged zip
+        with np.load(io.BytesIO(raw), allow_pickle=False) as ck:
             state = {k: ck[k] for k in ck.files}
-    except FileNotFoundError as e:
-        raise RunError(f"cannot resume from {out}: {Path(e.filename).name} is missing") from None
-    except (ValueError, OSError, KeyError) as e:
-        raise RunError(f"cannot resume from {out}: unreadable run files ({e})") from None
+    except FileNotFoundError:
+        raise RunError(f"cannot resume from {out}: {CHECKPOINT} is missing") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise RunError(f"cannot resume from {out}: {CHECKPOINT} is unreadable ({e})") from None
+    try:
+        metrics = json.loads(str(state.pop("metrics")))
+        done = int(state.pop("epochs_done"))
+        ok = isinstance(metrics["config"], dict) and len(metrics["epochs"]) == done
+    except (KeyError, ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise RunError(f"cannot resume from {out}: {CHECKPOINT} is not a checkpoint written by host train")
     return metrics, state
 
 
@@ -103,9 +113,9 @@ def resume_config(metrics: dict, overrides: dict) -> Config:
 
 
 def write_results(out: Path, metrics: dict, executor: Executor, epochs_done: int) -> None:
-    """Checkpoint first, then metrics: the metrics never describe an epoch whose weights are missing."""
+    """The checkpoint (parameters and metrics in one file, what resume reads), then metrics.json."""
     buf = io.BytesIO()
-    np.savez(buf, epochs_done=np.array(epochs_done), **executor.state())
+    np.savez(buf, epochs_done=np.array(epochs_done), metrics=np.array(json.dumps(metrics)), **executor.state())
     atomic_write_bytes(out / CHECKPOINT, buf.getvalue())
     atomic_write_text(out / METRICS, json.dumps(metrics, indent=2) + "\n")
 
@@ -119,9 +129,10 @@ def train(cfg: Config, data: Dataset, executor: Executor, out: Path, target: str
                    "dataset": {"name": data.name, "source": data.source, "note": data.note,
                                "train_samples": len(data.train_y), "test_samples": len(data.test_y)},
                    "epochs": []}
-    metrics["config"]["epochs"] = cfg.epochs
+    metrics["config"] = cfg.to_dict()  # a resumed run may have raised epochs or moved its data
     n = len(data.train_y)
     chunk = max(cfg.batch_size, CHUNK_SAMPLES // cfg.batch_size * cfg.batch_size)
+    previous: dict[str, int] = {}
     for epoch in range(len(metrics["epochs"]), cfg.epochs):
         executor.begin_epoch(epoch)
         order = epoch_order(cfg, epoch, n)
@@ -138,8 +149,15 @@ def train(cfg: Config, data: Dataset, executor: Executor, out: Path, target: str
         test_acc = accuracy(executor, data.test_x, data.test_y)
         row = {"epoch": epoch + 1, "train_accuracy": hits / n, "test_accuracy": test_acc,
                "seconds": round(seconds, 3), "samples_per_second": round(n / seconds, 1)}
+        status = executor.status()  # cumulative; what happened before epoch 1 (initial state) counts in it
+        counts = {k: v - previous.get(k, 0) for k, v in status.items()}
+        previous = status
+        row.update(counts)
         metrics["epochs"].append(row)
         write_results(out, metrics, executor, epoch + 1)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs}  train {100 * row['train_accuracy']:6.2f}%  "
             f"test {100 * test_acc:6.2f}%  {seconds:7.2f} s  ({row['samples_per_second']:.0f} samples/s)")
+        for key, count in counts.items():
+            if count:
+                log(f"warning: {count} {key.replace('_', ' ')} in epoch {epoch + 1} (the hardware's status flag)")
     return metrics

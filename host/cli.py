@@ -33,6 +33,13 @@ def _int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -75,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", choices=config.DTYPES, help="float precision: float32 (default) or float64")
     t.add_argument("--precision", choices=config.PRECISIONS,
                    help="float (reference) or fixed (bit-accurate hardware model, formats in [fixed] of --config)")
-    t.add_argument("--out", type=Path, help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>)")
+    t.add_argument("--out", type=Path,
+                   help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>-<dataset>)")
     t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -95,12 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--rounding", type=_str_list, default=["nearest", "truncate", "stochastic"],
                    help="rounding sets: nearest, truncate, stochastic (update only) (comma list)")
     w.add_argument("--sigma", type=_float_list, default=[0.0], help="noise levels (comma list)")
-    w.add_argument("--workers", type=_int, help="parallel processes (default: the cores)")
+    w.add_argument("--workers", type=_count, help="parallel processes (default: the cores)")
     w.add_argument("--out", type=Path, help="output folder (default runs/<time>-sweep-bits)")
 
     b = sub.add_parser("bench", help="print speed figures", description="Benchmarks that print figures (and a JSON line).")
-    b.add_argument("what", choices=("golden",), help="golden: float golden-model training throughput vs GEMM")
-    b.add_argument("--repeats", type=_int, default=5, help="timed repeats per figure (median reported)")
+    b.add_argument("what", choices=("golden",),
+                   help="golden: float and fixed-point golden-model training throughput, against GEMM")
+    b.add_argument("--repeats", type=_count, default=5, help="timed repeats per figure (median reported)")
     b.add_argument("--quick", action="store_true", help="fewer samples per repeat (smoke test)")
     return parser
 
@@ -128,16 +137,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = config.load(args.model, args.config, _overrides(args))
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
-        loop.prepare_out(out)
     data = load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress)
     executor = loop.golden_executor(cfg)
-    if metrics is not None:
-        done = int(state.pop("epochs_done"))
-        if done != len(metrics["epochs"]):
-            raise CliError(f"cannot resume from {out}: checkpoint is after epoch {done}, metrics after "
-                           f"{len(metrics['epochs'])}")
-        executor.load_state(state)
-        print(f"resuming {out} after epoch {done}")
+    if metrics is None:
+        loop.prepare_out(out)  # only now: a run that cannot start leaves no folder behind
+    else:
+        try:
+            executor.load_state(state)
+        except (KeyError, ValueError) as e:
+            raise loop.RunError(f"cannot resume from {out}: the checkpoint does not fit its config ({e})") from None
+        print(f"resuming {out} after epoch {len(metrics['epochs'])}")
     print(f"training {cfg.model} {cfg.sizes} on {data.name} ({len(data.train_y)} train, "
           f"{len(data.test_y)} test; {data.source}) with --target {args.target} ({cfg.precision}), sigma={cfg.sigma:g}, "
           f"N={cfg.samples}, beta={cfg.beta:g} -> {out}")
@@ -157,15 +166,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     base = config.load(args.model, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                  "epochs": args.epochs, "seed": args.seed, "momentum": 0.0})
-    if not (args.v_frac and args.g_frac and args.rounding and args.sigma):
-        raise CliError("sweep bits: every grid axis needs at least one value")
-    if min(args.sigma) < 0:
-        raise CliError("sweep bits: sigma values must be >= 0")
+    points = quantisation.grid(base, args.v_frac, args.g_frac, args.rounding, args.sigma)  # checks every point
     out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-bits"
-    prepare_out(out)
     load_dataset(base.dataset, base.data_dir)  # download once, before the workers start
+    prepare_out(out)
     print(f"sweep bits: {base.model} {base.sizes} on {base.dataset}, {base.epochs} epoch(s) per point -> {out}")
-    quantisation.sweep(base, args.v_frac, args.g_frac, args.rounding, args.sigma, out, args.workers)
+    quantisation.sweep(base, points, out, args.workers)
     print(f"results in {out}/sweep.csv, sweep.json, sweep.png")
     return 0
 
@@ -188,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"train": cmd_train, "sweep": cmd_sweep, "bench": cmd_bench}[args.command](args)
     except (CliError, config.ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("host: error: out of memory: the network, batch or data is too large for this machine", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("host: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from golden.datasets import Dataset, load as load_dataset
 from golden.files import atomic_write_bytes, atomic_write_text
 from golden.fixed_ep import FixedEP
 from golden.float_ep import FloatEP
-from golden.train import accuracy, epoch_order, golden_executor
+from golden.network import ModelError
+from golden.train import Executor, RunError, accuracy, epoch_order, golden_executor
 
 ROUNDING_SETS = {  # one name per combination of the three rounding points swept together
     "nearest": {"round_v": "nearest", "round_noise": "nearest", "round_update": "nearest"},
@@ -52,14 +54,31 @@ def formats(cfg: Config, v_frac: int, g_frac: int, rounding: str) -> dict:
             "recip_frac": min(24, 62 - g_frac), "noise_frac": max(16, 40 - v_frac), **ROUNDING_SETS[rounding]}
 
 
+COSINE_BATCH = 64  # samples per update in update_cosine
+
+
 def point_config(base: Config, point: Point) -> Config:
-    """The fixed-point config of a grid point."""
-    cfg = dataclasses.replace(base, precision="fixed", sigma=point.sigma, momentum=0.0, fixed=config.Fixed())
+    """The fixed-point config of a grid point: the base's [fixed] table with the swept formats set."""
+    cfg = dataclasses.replace(base, precision="fixed", sigma=point.sigma, momentum=0.0,
+                              fixed=dataclasses.replace(base.fixed))
     config.apply(cfg.fixed, formats(cfg, point.v_frac, point.g_frac, point.rounding), "sweep")
     return cfg.validate()
 
 
-def train_accuracy(cfg: Config, data: Dataset) -> tuple[float, float, object]:
+def grid(base: Config, v_fracs: list[int], g_fracs: list[int], roundings: list[str],
+         sigmas: list[float]) -> list[Point]:
+    """The points of a sweep, each checked (also as update_cosine runs it) before any work starts."""
+    config.require(bool(v_fracs and g_fracs and roundings and sigmas), "sweep bits: every grid axis needs a value")
+    config.require(min(sigmas) >= 0, "sweep bits: sigma values must be >= 0")
+    for name in roundings:
+        config.require(name in ROUNDING_SETS, f"unknown rounding {name!r}; choose from {', '.join(ROUNDING_SETS)}")
+    points = [Point(r, s, v, g) for s in sigmas for r in roundings for v in v_fracs for g in g_fracs]
+    for p in points:
+        dataclasses.replace(point_config(base, p), batch_size=COSINE_BATCH).validate()
+    return points
+
+
+def train_accuracy(cfg: Config, data: Dataset) -> tuple[float, float, Executor]:
     """Train a golden model for cfg.epochs epochs; return (test accuracy, last train accuracy, the model)."""
     model = golden_executor(cfg)
     hits = 0
@@ -69,7 +88,7 @@ def train_accuracy(cfg: Config, data: Dataset) -> tuple[float, float, object]:
     return accuracy(model, data.test_x, data.test_y), hits / len(data.train_y), model
 
 
-def update_cosine(cfg: Config, data: Dataset, batches: int = 4, size: int = 64) -> float:
+def update_cosine(cfg: Config, data: Dataset, batches: int = 4, size: int = COSINE_BATCH) -> float:
     """Mean cosine similarity of fixed-point and float64 weight updates from the same real weights.
 
     Each update is one step on a batch of `size` samples from the fixed model's initial state
@@ -107,7 +126,7 @@ def _run_point(base: Config, point: Point, float_acc: float) -> dict:
     return {"rounding": point.rounding, "sigma": point.sigma, "v_frac": point.v_frac, "v_bits": cfg.fixed.v_bits,
             "g_frac": point.g_frac, "g_bits": cfg.fixed.g_bits, "test_accuracy": test_acc,
             "train_accuracy": train_acc, "float_accuracy": float_acc, "delta": test_acc - float_acc,
-            "update_cosine": update_cosine(cfg, data), "recip_saturations": int(model.flags[0]),
+            "update_cosine": update_cosine(cfg, data), "recip_saturations": model.status().get("recip_saturations", 0),
             "seconds": round(time.perf_counter() - start, 2)}
 
 
@@ -129,37 +148,42 @@ def narrowest(rows: list[dict]) -> list[dict]:
     return [best[k] for k in sorted(best)]
 
 
-def sweep(base: Config, v_fracs: list[int], g_fracs: list[int], roundings: list[str], sigmas: list[float],
-          out: Path, workers: int | None = None, log=print) -> dict:
-    """Run the grid (in parallel processes), write sweep.csv, sweep.json and sweep.png into `out`, return the summary."""
-    for name in roundings:
-        if name not in ROUNDING_SETS:
-            raise config.ConfigError(f"unknown rounding {name!r}; choose from {', '.join(ROUNDING_SETS)}")
-    points = [Point(r, s, v, g) for s in sigmas for r in roundings for v in v_fracs for g in g_fracs]
-    for p in points:  # reject impossible formats before any work starts
-        point_config(base, p)
-    out.mkdir(parents=True, exist_ok=True)
+def _write_table(out: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "sweep.csv", buf.getvalue())
+
+
+def sweep(base: Config, points: list[Point], out: Path, workers: int | None = None,
+          log: Callable[[str], None] = print) -> dict:
+    """Run the points (from `grid`) in parallel processes; write sweep.csv (after every point),
+    sweep.json and sweep.png into `out`; return the summary. A failed point stops the sweep with a
+    RunError and leaves the rows finished so far in sweep.csv."""
+    sigmas = sorted({p.sigma for p in points})
     workers = workers or len(os.sched_getaffinity(0))
+    rows: list[dict] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         float_acc = dict(zip(sigmas, pool.map(_float_reference, [base] * len(sigmas), sigmas)))
         for s in sigmas:
             log(f"float64 reference, sigma={s:g}: test accuracy {100 * float_acc[s]:.2f}%")
-        rows = []
         futures = [pool.submit(_run_point, base, p, float_acc[p.sigma]) for p in points]
-        for f in futures:
-            row = f.result()
+        for point, f in zip(points, futures):
+            try:
+                row = f.result()
+            except (config.ConfigError, ModelError) as e:
+                pool.shutdown(cancel_futures=True)
+                raise RunError(f"sweep point {point} failed: {e}; {len(rows)} finished rows are in "
+                               f"{out / 'sweep.csv'}") from None
             rows.append(row)
+            _write_table(out, rows)
             log(f"  {row['rounding']:10s} sigma={row['sigma']:<8g} v {row['v_bits']:2d} bits ({row['v_frac']:2d} frac)  "
                 f"g {row['g_bits']:2d} bits ({row['g_frac']:2d} frac): test {100 * row['test_accuracy']:6.2f}%  "
                 f"({100 * row['delta']:+.2f})  update cosine {row['update_cosine']:.4f}")
     best = narrowest(rows)
     summary = {"config": base.to_dict(), "float_accuracy": {str(k): v for k, v in float_acc.items()},
                "tolerance": TOLERANCE, "rows": rows, "narrowest": best}
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "sweep.csv", buf.getvalue())
     atomic_write_text(out / "sweep.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_bytes(out / "sweep.png", plot(rows, float_acc))
     for key in sorted({(r["rounding"], r["sigma"]) for r in rows} - {(r["rounding"], r["sigma"]) for r in best}):

@@ -421,14 +421,13 @@ def test_a_perturbed_oracle_is_caught(perturb):
 # doc statements the model does not follow (docs/fixed-point.md sections 1 and 2)
 
 
-def test_largest_input_code_saturates_or_is_rejected():
-    # gain * 2^F_v = 2047.75: rounds to 2048, one above the top of a 12-bit signed code.
+def test_a_top_input_code_that_rounds_past_vin_bits_is_rejected():
+    # gain * 2^F_v = 2047.75: rounds to 2048, one above the top of a 12-bit signed code (section 1).
     cfg = Config(hidden=[4], input_gain=2047.75 / 16, precision="fixed", momentum=0.0, lr_weights=[0.01, 0.01],
                  lr_biases=[0.01, 0.01], beta=1.0,
                  fixed=Fixed(v_frac=4, v_bits=12, vin_bits=12, g_frac=8, g_bits=12, acc_bits=30, b_bits=30,
                              recip_frac=8, recip_bits=20, upd_bits=40, lr_frac=20))
-    try:
+    with pytest.raises(ConfigError, match="needs more than vin_bits = 12"):
         cfg.validate()
-    except ConfigError:
-        return  # rejected: what section 1 asks for
-    assert derive(cfg).vin_table.tolist() == orc.vin_table(cfg.input_gain, orc.Formats.of(cfg))
+    cfg.input_gain = 2047.25 / 16  # rounds to 2047: accepted, and the tables agree
+    assert derive(cfg.validate()).vin_table.tolist() == orc.vin_table(cfg.input_gain, orc.Formats.of(cfg))

@@ -412,7 +412,7 @@ def test_measurements_reading_gives_noise_sigma_over_sqrt_n(N):
 @pytest.mark.parametrize("N", [1, 4, 16])
 def test_updates_reading_gives_n_copies_each_with_noise_sigma(N):
     sigma = 0.01
-    m = make_model(XS, sigma=sigma, samples=N, reading="updates")
+    m = make_model(XS, sigma=sigma, samples=N, reading="updates", batch_size=1000)  # room for 1000 x N rows
     assert m.repeats == N and m.noise_scale == sigma
     _, noise = measured_noise(m, B=1000, R=N)
     for q in range(N):

@@ -29,7 +29,7 @@ def run(capsys, *argv):
     (["train", "--target", "pynq"], "--target pynq is not available yet"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--config", "missing.toml"], "config file missing.toml does not exist"),
-    (["train", "--resume", "no-such-run"], "cannot resume from no-such-run: metrics.json is missing"),
+    (["train", "--resume", "no-such-run"], "cannot resume from no-such-run: checkpoint.npz is missing"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -103,3 +103,51 @@ def test_console_script_prints_no_traceback():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "host: error: sigma must be >= 0, got -1.0"
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("input_gain = inf", "input_gain must be a finite number"),
+    ("lr_weights = [nan, 0.1]", "lr_weights must be a finite number"),
+    ("dataset = 5", "dataset must be str"),
+    ("model = [1]", "model must be str"),
+    ("hidden = [1000000]", "must be an even integer from 2 to 65536"),
+    ('precision = "fixed"\nmomentum = 0.0\n[fixed]\nv_frac = "many"', "fixed.v_frac must be int"),
+])
+def test_bad_values_in_a_config_file_are_one_line(capsys, tmp_path, toml, message):
+    f = tmp_path / "c.toml"
+    f.write_text(toml + "\n")
+    code, _, err = run(capsys, "train", "--config", str(f), "--out", str(tmp_path / "r"), "--no-progress")
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_ill_posed_minus_beta_phase_stops_the_run(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--beta", "4", "--epochs", "1", "--out", str(tmp_path / "r"),
+                       "--no-progress")
+    assert code == 2 and "no longer a minimisation" in err and err.count("\n") == 1
+
+
+def test_fixed_point_reports_saturated_reciprocals(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--precision", "fixed", "--beta", "4", "--epochs", "1",
+                       "--out", str(tmp_path / "r"), "--no-progress")
+    assert code == 0 and "recip saturations in epoch 1" in out
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["epochs"][0]["recip_saturations"] > 0
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[:100]), "checkpoint.npz is unreadable"),
+    (lambda p: np.savez(p, theta=np.zeros(3)), "is not a checkpoint written by host train"),
+])
+def test_resume_from_a_damaged_checkpoint_is_one_line(capsys, tmp_path, damage, message):
+    args = ["train", "--batch-size", "16", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "r")]
+    assert run(capsys, *args)[0] == 0
+    damage(tmp_path / "r" / "checkpoint.npz")
+    code, _, err = run(capsys, "train", "--resume", str(tmp_path / "r"), "--epochs", "2")
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["sweep", "bits", "--workers", "0"], ["bench", "golden", "--repeats", "0"]])
+def test_counts_must_be_positive(capsys, argv):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "expected a whole number >= 1" in err
