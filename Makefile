@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench deps clean
+.PHONY: demo test sim bench deps clean
 
 demo: $(STAMP)
 	$(BIN)/host train --target golden
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Only the RTL simulations (cocotb on Verilator, and Icarus when installed); `make test` runs them too.
+# SIM=icarus (or verilator) picks one simulator; a missing one fails with one line.
+sim: $(STAMP)
+	$(if $(SIM),EPFPGA_SIM=$(SIM) )$(BIN)/python -m pytest -m sim
 
 bench: $(STAMP)
 	$(BIN)/host bench golden
