@@ -20,10 +20,11 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
-from amaranth.back import verilog
-from amaranth.lib import wiring
+if TYPE_CHECKING:  # the testbenches import this module in the simulator: keep it light there
+    from amaranth.lib import wiring
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_ROOT = ROOT / "build" / "sim"
@@ -109,6 +110,8 @@ def waves_requested() -> bool:
 def write_verilog(component: wiring.Component, toplevel: str, folder: Path) -> Path:
     """Convert `component` to Verilog module `toplevel` in `folder/<toplevel>.v`, reproducibly (no
     source locations, no absolute paths); the file is rewritten only when its text changes."""
+    from amaranth.back import verilog
+
     text = verilog.convert(component, name=toplevel, emit_src=False)
     for path in {str(ROOT), str(Path.home())}:
         if path in text:
