@@ -11,20 +11,20 @@ _M31 = (1 << 31) - 1
 
 
 @nb.njit(cache=True, inline="always")
-def sat(x, bits):
+def sat(x: int, bits: int) -> int:
     """Clip a signed code to `bits` bits."""
     hi = (1 << (bits - 1)) - 1
     return min(max(x, -hi - 1), hi)
 
 
 @nb.njit(cache=True, inline="always")
-def usat(x, bits):
+def usat(x: int, bits: int) -> int:
     """Clip a code to [0, 2^bits - 1]."""
     return min(max(x, 0), (1 << bits) - 1)
 
 
 @nb.njit(cache=True)
-def mul_round(a, m, s, mode, u):
+def mul_round(a: int, m: int, s: int, mode: int, u: int) -> int:
     """round(a * m / 2^s) exactly, for |a| < 2^62, 0 <= m < 2^31, s <= MAX_SHIFT; saturates at +-LIMIT.
 
     mode: TRUNCATE (floor), NEAREST (half to even) or STOCHASTIC (floor after adding the dither
@@ -75,7 +75,7 @@ def mul_round(a, m, s, mode, u):
 
 
 @nb.njit(cache=True, inline="always")
-def mul_round_wide(a, m, s, nearest):
+def mul_round_wide(a: int, m: int, s: int, nearest: bool) -> int:
     """mul_round for TRUNCATE/NEAREST when 32 <= s <= 92: the same result, without branches (vectorises)."""
     plo = (a & _M31) * m
     hi = (a >> 31) * m + (plo >> 31)

@@ -28,7 +28,8 @@ def _recip(d, M, bits):
 
 
 @nb.njit(cache=True)
-def refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, M, rbits, centered):
+def refresh(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, den: np.ndarray, recip: np.ndarray,
+            recip_out: np.ndarray, beta_g: int, M: int, rbits: int, centered: bool) -> int:
     """Section 3: transposed copies, D = W1[+] - W1[-], totals and reciprocals.
 
     Returns how many denominators of the phases in use (no -beta phase unless centered) are <= 0.
@@ -57,7 +58,7 @@ def refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, M, rbits, centered
 
 
 @nb.njit(cache=True)
-def project(vin, D, P, acc_bits):
+def project(vin: np.ndarray, D: np.ndarray, P: np.ndarray, acc_bits: int) -> None:
     """Section 4: P_j = sat(sum_i vin_i (W1[+]_ij - W1[-]_ij), acc_bits), over the non-zero inputs."""
     n1 = P.size
     P[:] = 0
@@ -72,7 +73,9 @@ def project(vin, D, P, acc_bits):
 
 
 @nb.njit(cache=True)
-def relax(theta, lay, WT, recip, recip_out, P, V, acc, y, sign, beta_c, order, nsweeps, shift, mode, vbits, abits):
+def relax(theta: np.ndarray, lay: tuple, WT: np.ndarray, recip: np.ndarray, recip_out: np.ndarray,
+          P: np.ndarray, V: np.ndarray, acc: np.ndarray, y: np.ndarray, sign: int, beta_c: int,
+          order: np.ndarray, nsweeps: int, shift: int, mode: int, vbits: int, abits: int) -> None:
     """Section 4: `nsweeps` sweeps of exact layer updates of one sample's state V (flat, n_off layout)."""
     sizes, w_off, b_off, n_off = lay
     top = sizes.size - 1
@@ -117,7 +120,8 @@ def relax(theta, lay, WT, recip, recip_out, P, V, acc, y, sign, beta_c, order, n
 
 
 @nb.njit(cache=True)
-def measure(V, M, lay, lanes, state, sn, N, Fs, mode, vbits):
+def measure(V: np.ndarray, M: int, lay: tuple, lanes: int, state: np.ndarray, sn: int, N: int, Fs: int,
+            mode: int, vbits: int) -> None:
     """Section 5: M = sat(V + rnd((c_1 + ... + c_N) * sn, F_s), v_bits), lane (n_off[l] + j) mod L."""
     if sn == 0:
         M[:] = V
@@ -131,7 +135,8 @@ def measure(V, M, lay, lanes, state, sn, N, Fs, mode, vbits):
 
 
 @nb.njit(cache=True)
-def accumulate(vin, lay, M1, M2, GX, colA, A, Q):
+def accumulate(vin: np.ndarray, lay: tuple, M1: np.ndarray, M2: np.ndarray, GX: np.ndarray, colA: np.ndarray,
+               A: np.ndarray, Q: np.ndarray) -> None:
     """Section 6, per sample: add the products p_ij and q_j of one sample to the batch sums (exact).
 
     For the clamped input a_i = +-vin_i: p_ij = q_j s_j -+ 2 vin_i q_j with q = c2 - c1, s = c1 + c2,
@@ -182,7 +187,9 @@ def _fast_row(W, col, X, sgn, k, s, nearest, gmax):
 
 
 @nb.njit(cache=True)
-def apply_update(theta, lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, mode, state, rlane, ubits, gbits, bbits):
+def apply_update(theta: np.ndarray, lay: tuple, GX: np.ndarray, colA: np.ndarray, A: np.ndarray,
+                 Q: np.ndarray, k_w: np.ndarray, s_w: np.ndarray, k_b: np.ndarray, s_b: np.ndarray,
+                 mode: int, state: np.ndarray, rlane: int, ubits: int, gbits: int, bbits: int) -> None:
     """Section 6, end of batch: g <- usat(g - rnd(A k), g_bits), b <- sat(b + rnd(Q k_b), b_bits); clears the sums.
 
     When every |A_ij| is below 2^(upd_bits-1) and |A_ij| k < 2^62 (checked from bounds), truncate and
@@ -246,9 +253,14 @@ def _load(X, idx, vin_table, vin):
 
 
 @nb.njit(cache=True)
-def train_samples(theta, lay, WT, D, den, recip, recip_out, X, labels, idx, batch, vin_table, order, nsweeps,
-                  centered, warm, beta_g, beta_c, sn, N, lanes, state, k_w, s_w, k_b, s_b, fmt, flags,
-                  S0, S1, S2, M1, M2, P, acc, vin, y, GX, colA, A, Q):
+def train_samples(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, den: np.ndarray,
+                  recip: np.ndarray, recip_out: np.ndarray, X: np.ndarray, labels: np.ndarray,
+                  idx: np.ndarray, batch: int, vin_table: np.ndarray, order: np.ndarray, nsweeps: int,
+                  centered: bool, warm: bool, beta_g: int, beta_c: int, sn: int, N: int, lanes: int,
+                  state: np.ndarray, k_w: np.ndarray, s_w: np.ndarray, k_b: np.ndarray, s_b: np.ndarray,
+                  fmt: tuple, flags: np.ndarray, S0: np.ndarray, S1: np.ndarray, S2: np.ndarray,
+                  M1: np.ndarray, M2: np.ndarray, P: np.ndarray, acc: np.ndarray, vin: np.ndarray,
+                  y: np.ndarray, GX: np.ndarray, colA: np.ndarray, A: np.ndarray, Q: np.ndarray) -> int:
     """Train on samples `idx` one at a time, applying the summed update after every `batch` of them.
 
     fmt = (Fv, Fg, Fr, Fs, v_bits, acc_bits, recip_bits, upd_bits, g_bits, b_bits, round_v,
@@ -289,7 +301,10 @@ def train_samples(theta, lay, WT, D, den, recip, recip_out, X, labels, idx, batc
 
 
 @nb.njit(cache=True)
-def predict(theta, lay, WT, D, recip, recip_out, X, idx, vin_table, order, nsweeps, fmt, S, P, acc, vin, y, out):
+def predict(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, recip: np.ndarray,
+            recip_out: np.ndarray, X: np.ndarray, idx: np.ndarray, vin_table: np.ndarray, order: np.ndarray,
+            nsweeps: int, fmt: tuple, S: np.ndarray, P: np.ndarray, acc: np.ndarray, vin: np.ndarray,
+            y: np.ndarray, out: np.ndarray) -> None:
     """Free phase from rest (section 4) for each sample idx[k]; out[k] = argmax of the output codes."""
     Fv, Fg, Fr, Fs, vbits, abits, rbits, ubits, gbits, bbits, rv, rn, ru = fmt
     y[:] = False

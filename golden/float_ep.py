@@ -30,7 +30,8 @@ def _typed(like, x):
 
 
 @nb.njit(cache=True)
-def relax(theta, lay, den, rden, P, S, T, B, Y, beta, order, nsweeps):
+def relax(theta: np.ndarray, lay: tuple, den: np.ndarray, rden: np.ndarray, P: np.ndarray, S: np.ndarray,
+          T: np.ndarray, B: int, Y: np.ndarray, beta: float, order: np.ndarray, nsweeps: int) -> None:
     """Exact layer-wise minimisation of E + beta*C over `nsweeps` sweeps of the layers in `order`.
 
     Each layer update sets every node to the minimiser of the (quadratic) nudged energy given its
@@ -71,7 +72,7 @@ def relax(theta, lay, den, rden, P, S, T, B, Y, beta, order, nsweeps):
 
 
 @nb.njit(cache=True)
-def refresh(theta, lay, D, den, rden):
+def refresh(theta: np.ndarray, lay: tuple, D: np.ndarray, den: np.ndarray, rden: np.ndarray) -> None:
     """Recompute what depends only on the weights: D = W1[+] - W1[-], totals and their reciprocals."""
     input_difference_and_totals(theta, lay, D, den)
     one, zero = _typed(den, 1), _typed(den, 0)
@@ -81,7 +82,7 @@ def refresh(theta, lay, D, den, rden):
 
 
 @nb.njit(cache=True)
-def ill_posed(den, lay, beta, centered):
+def ill_posed(den: np.ndarray, lay: tuple, beta: float, centered: bool) -> bool:
     """True if a free node has no conductance or an output's den - beta <= 0 in the centered variant
     (the -beta phase is then not a minimisation): the batch must not run."""
     sizes, w_off, b_off, n_off, s_off = lay
@@ -93,7 +94,8 @@ def ill_posed(den, lay, beta, centered):
 
 
 @nb.njit(cache=True)
-def load_batch(X, labels, idx, gain, D, Xg, Y, P):
+def load_batch(X: np.ndarray, labels: np.ndarray, idx: np.ndarray, gain: float, D: np.ndarray,
+               Xg: np.ndarray, Y: np.ndarray, P: np.ndarray) -> None:
     """Input voltages g_in*x (x = pixel/255), one-hot targets, and the input's contribution P = Xg @ D."""
     scale = gain / _typed(Xg, 255)
     B = idx.size
@@ -107,7 +109,7 @@ def load_batch(X, labels, idx, gain, D, Xg, Y, P):
 
 
 @nb.njit(cache=True)
-def measure(S, M, lay, B, R, scale):
+def measure(S: np.ndarray, M: int, lay: tuple, B: int, R: int, scale: float) -> None:
     """Read the free nodes' voltages with noise: R stacked copies of each state, each + scale*N(0,1)."""
     sizes, w_off, b_off, n_off, s_off = lay
     for l in range(1, sizes.size):
@@ -160,7 +162,9 @@ def _square_diff(M1, M2, out):
 
 
 @nb.njit(cache=True)
-def update(theta, vel, lay, Xg, M1, M2, B, R, beta1, beta2, lr_w, lr_b, mu, G, Xa, Xb, sq_a, sq_c, gb):
+def update(theta: np.ndarray, vel: np.ndarray, lay: tuple, Xg: np.ndarray, M1: np.ndarray, M2: np.ndarray,
+           B: int, R: int, beta1: float, beta2: float, lr_w: np.ndarray, lr_b: np.ndarray, mu: float,
+           G: np.ndarray, Xa: np.ndarray, Xb: np.ndarray, sq_a: np.ndarray, sq_c: np.ndarray, gb: np.ndarray) -> None:
     """One SGD step from the EP gradient [dE/dtheta(M2) - dE/dtheta(M1)] / (beta2 - beta1).
 
     M1 and M2 hold R*B measured states of the two nudged phases; the gradient is their mean.
@@ -243,8 +247,13 @@ def _correct(S, lay, B, labels, idx):
 
 
 @nb.njit(cache=True)
-def train_batches(theta, vel, lay, D, den, rden, X, labels, idx, batch, gain, beta, centered, order, nsweeps,
-                  warm, R, scale, lr_w, lr_b, mu, Xg, Y, P, S0, S1, S2, M1, M2, T, G, Xa, Xb, sq_a, sq_c, gb):
+def train_batches(theta: np.ndarray, vel: np.ndarray, lay: tuple, D: np.ndarray, den: np.ndarray,
+                  rden: np.ndarray, X: np.ndarray, labels: np.ndarray, idx: np.ndarray, batch: int,
+                  gain: float, beta: float, centered: bool, order: np.ndarray, nsweeps: int, warm: bool,
+                  R: int, scale: float, lr_w: np.ndarray, lr_b: np.ndarray, mu: float, Xg: np.ndarray,
+                  Y: np.ndarray, P: np.ndarray, S0: np.ndarray, S1: np.ndarray, S2: np.ndarray,
+                  M1: np.ndarray, M2: np.ndarray, T: np.ndarray, G: np.ndarray, Xa: np.ndarray,
+                  Xb: np.ndarray, sq_a: np.ndarray, sq_c: np.ndarray, gb: np.ndarray) -> tuple[int, int]:
     """Train on the samples `idx` in consecutive batches; return (free-phase hits, samples done).
 
     Stops before a batch whose energy is not well posed (see ill_posed); samples done < idx.size then.
@@ -281,7 +290,9 @@ def train_batches(theta, vel, lay, D, den, rden, X, labels, idx, batch, gain, be
 
 
 @nb.njit(cache=True)
-def predict(theta, lay, D, den, rden, X, labels, idx, batch, gain, order, nsweeps, Xg, Y, P, S0, T, out):
+def predict(theta: np.ndarray, lay: tuple, D: np.ndarray, den: np.ndarray, rden: np.ndarray, X: np.ndarray,
+            labels: np.ndarray, idx: np.ndarray, batch: int, gain: float, order: np.ndarray, nsweeps: int,
+            Xg: np.ndarray, Y: np.ndarray, P: np.ndarray, S0: np.ndarray, T: np.ndarray, out: np.ndarray) -> None:
     """Free-phase relaxation from zero state; out[k] = argmax of the output voltages of sample idx[k]."""
     sizes, w_off, b_off, n_off, s_off = lay
     top = sizes.size - 1
@@ -298,7 +309,7 @@ def predict(theta, lay, D, den, rden, X, labels, idx, batch, gain, order, nsweep
 
 
 @nb.njit(cache=True)
-def seed(s):
+def seed(s: int) -> None:
     """Seed numba's generator (the one `measure` draws from) in this thread."""
     np.random.seed(s)
 

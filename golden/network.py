@@ -66,13 +66,13 @@ class Layout:
 
 
 @nb.njit(cache=True, inline="always")
-def view(buf, off, rows, cols):
+def view(buf: np.ndarray, off: int, rows: int, cols: int) -> np.ndarray:
     """The (rows, cols) row-major block of a flat buffer starting at `off` (a view, for the kernels)."""
     return buf[off:off + rows * cols].reshape((rows, cols))
 
 
 @nb.njit(cache=True)
-def input_difference_and_totals(theta, lay, D, den):
+def input_difference_and_totals(theta: np.ndarray, lay: tuple, D: np.ndarray, den: np.ndarray) -> None:
     """D = W1[+] - W1[-] (the clamped input's effective conductances) and den_j = sum of the
     conductances at every free node j; the same for float and fixed-point parameters."""
     sizes, w_off = lay[0], lay[1]
