@@ -1,4 +1,4 @@
-"""The `host` command: train networks and benchmark the golden model."""
+"""The `host` command: train networks, run studies over a grid of settings, and benchmark."""
 
 from __future__ import annotations
 
