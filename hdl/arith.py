@@ -1,0 +1,371 @@
+"""Pipelined fixed-point units: exact rounded multiply, node and parameter updates (docs/fixed-point.md 4, 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.fixed_arith import MAX_SHIFT, NEAREST, STOCHASTIC, TRUNCATE
+from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
+
+MIN_SHIFT = -62  # a left shift beyond this saturates every non-zero product in the golden model
+MAX_OUT_BITS = 63
+
+
+class Rounding(enum.Enum, shape=2):
+    """Rounding mode, with golden.fixed_arith's codes (the value 3 rounds like TRUNCATE)."""
+
+    TRUNCATE = 0
+    NEAREST = 1
+    STOCHASTIC = 2
+
+
+assert (Rounding.TRUNCATE.value, Rounding.NEAREST.value, Rounding.STOCHASTIC.value) == (TRUNCATE, NEAREST, STOCHASTIC)
+
+
+class NodeKind(enum.Enum, shape=2):
+    """Which clamp a node update applies: max(u, 0), min(u, 0) or none (the value 3 acts as OUTPUT)."""
+
+    EXCITATORY = 0
+    INHIBITORY = 1
+    OUTPUT = 2
+
+
+def saturate(x: Value, bits: int, signed_out: bool = True) -> Value:
+    """sat(x, bits) (or usat when not signed_out) of a signed or unsigned value, as a `bits`-bit value."""
+    lo = -(1 << (bits - 1)) if signed_out else 0
+    hi = (1 << (bits - 1)) - 1 if signed_out else (1 << bits) - 1
+    return Mux(x > hi, hi, Mux(x < lo, lo, x))[:bits]
+
+
+def _shifts(s: int | Sequence[int]) -> tuple[int, ...]:
+    shifts = (s,) if isinstance(s, int) else tuple(s)
+    if not shifts:
+        raise ValueError("at least one shift is needed")
+    for v in shifts:
+        if not isinstance(v, int) or not MIN_SHIFT <= v <= MAX_SHIFT:
+            raise ValueError(f"shift must be an integer in {MIN_SHIFT}..{MAX_SHIFT}, got {v!r}")
+    return shifts
+
+
+class MulRound(wiring.Component):
+    """sat(mul_round(a, m, s, mode, u), out_bits) (usat when not `signed_out`), one result per cycle.
+
+    `s` is a constant shift, or a sequence of constant shifts of which the run-time `shift_sel`
+    input picks one per operand (a core updating one layer at a time selects that layer's shift).
+    A negative shift is an exact left shift (the mode then does not matter, as in the golden model).
+
+    Ports
+    -----
+    in_valid : In(1)
+        The operands below are taken in this cycle (one operand set per cycle, no back-pressure;
+        the pipeline runs every cycle and in_valid only travels along with the data).
+    a : In(signed(a_bits))
+    m : In(unsigned(m_bits))
+    mode : In(Rounding)
+        TRUNCATE: floor; NEAREST: half to even; STOCHASTIC: floor after adding the dither
+        u mod 2^s (s <= 32) or u * 2^(s - 32) (s > 32), as golden.fixed_arith.mul_round (which
+        defines stochastic rounding for s <= 62 only; the same formula is used above).
+    u : In(unsigned(32))
+        Random word for STOCHASTIC; ignored otherwise.
+    shift_sel : In(range(len(s)))
+        Only when several shifts are given: index of the shift used for this operand.
+    out_valid : Out(1)
+        `result` belongs to the operands taken `latency` cycles earlier.
+    result : Out(signed(out_bits)) or Out(unsigned(out_bits))
+
+    Timing and widths
+    -----------------
+    `latency` = 3: stage 1 registers the exact product a * m (a_bits + m_bits bits, signed);
+    stage 2 adds the rounding term (0, 2^(s-1) - 1 + bit s of the product, or the dither) in a
+    max(a_bits + m_bits, s_max + 1) + 1-bit adder; stage 3 shifts by s and saturates to out_bits.
+    Bit-exact with the golden model for out_bits <= 62 (the golden mul_round clips at
+    +-(2^62 - 1) before its caller's saturation; at out_bits = 63 a quotient below -2^62 gives
+    -2^62 here).
+    """
+
+    latency = 3
+
+    def __init__(self, a_bits: int, m_bits: int, s: int | Sequence[int], out_bits: int,
+                 signed_out: bool = True) -> None:
+        if not 2 <= a_bits <= 63:
+            raise ValueError(f"a_bits must be in 2..63, got {a_bits}")
+        if not 1 <= m_bits <= MAX_MULTIPLIER_BITS:
+            raise ValueError(f"m_bits must be in 1..{MAX_MULTIPLIER_BITS}, got {m_bits}")
+        if not (2 if signed_out else 1) <= out_bits <= MAX_OUT_BITS:
+            raise ValueError(f"out_bits must be in {2 if signed_out else 1}..{MAX_OUT_BITS}, got {out_bits}")
+        self.a_bits, self.m_bits, self.out_bits, self.signed_out = a_bits, m_bits, out_bits, signed_out
+        self.shifts = _shifts(s)
+        ports = {
+            "in_valid": In(1),
+            "a": In(signed(a_bits)),
+            "m": In(unsigned(m_bits)),
+            "mode": In(Rounding),
+            "u": In(unsigned(32)),
+            "out_valid": Out(1),
+            "result": Out(signed(out_bits) if signed_out else unsigned(out_bits)),
+        }
+        if len(self.shifts) > 1:
+            ports["shift_sel"] = In(range(len(self.shifts)))
+        super().__init__(ports)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        shifts = self.shifts
+        p_bits = self.a_bits + self.m_bits
+        s_max = max(max(shifts), 0)
+        t_bits = max(p_bits, s_max + 1) + 1
+        sel_in = self.shift_sel if len(shifts) > 1 else Const(0, 1)
+
+        # Stage 1: the exact product.
+        p = Signal(signed(p_bits))
+        mode1 = Signal(Rounding)
+        u1 = Signal(32)
+        sel1 = Signal.like(sel_in)
+        valid1 = Signal()
+        m.d.sync += [p.eq(self.a * self.m), mode1.eq(self.mode), u1.eq(self.u), sel1.eq(sel_in),
+                     valid1.eq(self.in_valid)]
+
+        # Stage 2: product + rounding term, so that the quotient is a plain arithmetic shift.
+        addend = Signal(unsigned(s_max + 1))
+        with m.Switch(sel1):
+            for i, s in enumerate(shifts):
+                with m.Case(i):
+                    if s > 0:
+                        dither = u1[:s] if s <= 32 else Cat(Const(0, s - 32), u1)
+                        tie_bit = p[min(s, p_bits - 1)]  # bit s of the product (sign-extended)
+                        with m.If(mode1 == Rounding.NEAREST):
+                            m.d.comb += addend.eq((1 << (s - 1)) - 1 + tie_bit)
+                        with m.Elif(mode1 == Rounding.STOCHASTIC):
+                            m.d.comb += addend.eq(dither)
+        t = Signal(signed(t_bits))
+        sel2 = Signal.like(sel_in)
+        valid2 = Signal()
+        m.d.sync += [t.eq(p + addend), sel2.eq(sel1), valid2.eq(valid1)]
+
+        # Stage 3: shift and saturate.
+        with m.Switch(sel2):
+            for i, s in enumerate(shifts):
+                with m.Case(i):
+                    q = t.shift_right(s) if s >= 0 else t.shift_left(-s)
+                    m.d.sync += self.result.eq(saturate(q, self.out_bits, self.signed_out))
+        m.d.sync += self.out_valid.eq(valid2)
+        return m
+
+
+class NodeUpdate(wiring.Component):
+    """Section 4's layer update of one hidden or output node, one node per cycle.
+
+    V = clamp(sat(rnd(sat(acc + bias + nudge, acc_bits) * r, F_g + F_r, round_v), v_bits)), with
+    clamp = max(., 0) for EXCITATORY, min(., 0) for INHIBITORY, none for OUTPUT. The nudge
+    s * beta_c * y_j is precomputed by the caller (0, +beta_c or -beta_c) and is added only when
+    `kind` is OUTPUT (the golden model adds it at the output layer only). The rounding mode is
+    the config's round_v, a constant (stochastic rounding of node voltages is rejected by the config).
+
+    Ports
+    -----
+    in_valid : In(1)
+    acc : In(signed(sum_bits))
+        The exact weighted sum (P_j or the lower layer's sum, plus the upper layer's), unsaturated.
+    bias : In(signed(b_bits))
+    nudge : In(signed(acc_bits))
+    r : In(unsigned(recip_bits))
+        The reciprocal of this node's (phase's) denominator.
+    kind : In(NodeKind)
+    out_valid : Out(1)
+    v : Out(signed(v_bits))
+
+    Timing: `latency` = 5 (sum and saturation, MulRound's 3 stages, clamp), one node per cycle.
+    Widths: the sum adder has max(sum_bits, b_bits, acc_bits) + 2 bits; the multiplier
+    acc_bits x recip_bits.
+    """
+
+    def __init__(self, fmt: FixedConstants, sum_bits: int) -> None:
+        if sum_bits < 2:
+            raise ValueError(f"sum_bits must be >= 2, got {sum_bits}")
+        if fmt.round_v == STOCHASTIC:
+            raise ValueError("node voltages cannot use stochastic rounding")
+        self.fmt, self.sum_bits = fmt, sum_bits
+        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits)
+        self.latency = 1 + self.mul.latency + 1
+        super().__init__({
+            "in_valid": In(1),
+            "acc": In(signed(sum_bits)),
+            "bias": In(signed(fmt.b_bits)),
+            "nudge": In(signed(fmt.acc_bits)),
+            "r": In(unsigned(fmt.recip_bits)),
+            "kind": In(NodeKind),
+            "out_valid": Out(1),
+            "v": Out(signed(fmt.v_bits)),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        fmt = self.fmt
+        m.submodules.mul = mul = self.mul
+        kinds = [Signal(NodeKind, name=f"kind{i}") for i in range(mul.latency + 1)]
+
+        hidden = (self.kind == NodeKind.EXCITATORY) | (self.kind == NodeKind.INHIBITORY)
+        total = self.acc + self.bias + Mux(hidden, 0, self.nudge)
+        m.d.sync += [mul.a.eq(saturate(total, fmt.acc_bits)), mul.m.eq(self.r), mul.in_valid.eq(self.in_valid),
+                     kinds[0].eq(self.kind)]
+        m.d.comb += [mul.mode.eq(Rounding(fmt.round_v)), mul.u.eq(0)]
+        m.d.sync += [kinds[i + 1].eq(kinds[i]) for i in range(mul.latency)]
+
+        u = mul.result
+        with m.Switch(kinds[-1]):
+            with m.Case(NodeKind.EXCITATORY):
+                m.d.sync += self.v.eq(Mux(u[-1], 0, u))
+            with m.Case(NodeKind.INHIBITORY):
+                m.d.sync += self.v.eq(Mux(u[-1], u, 0))
+            with m.Default():
+                m.d.sync += self.v.eq(u)
+        m.d.sync += self.out_valid.eq(mul.out_valid)
+        return m
+
+
+def _delay(m: Module, x: Value, n: int, name: str) -> Value:
+    """x delayed by n >= 0 clock cycles."""
+    for i in range(n):
+        reg = Signal.like(x, name=f"{name}_d{i + 1}")
+        m.d.sync += reg.eq(x)
+        x = reg
+    return x
+
+
+class ConductanceUpdate(wiring.Component):
+    """Section 6's update of one conductance per cycle.
+
+    g' = usat(g - rnd(sat(A, upd_bits) * k, s, round_update), g_bits).
+
+    With `sum_bits` None (B = 1, online) the unit forms A = (d2 + d1)(d2 - d1) itself from the
+    measured codes, d1 = a1 - c1 and d2 = a2 - c2 (for the input layer a1 = a2 = vin); with
+    `sum_bits` given it takes the batch sum A as an input of that width.
+    The factor k is a run-time input (it decays per epoch); the shift is one of the constants
+    `shifts` (one per layer from golden.fixed_formats.lr_codes, or a single value: in multiply
+    mode every layer has the same shift), picked per conductance by `shift_sel`.
+
+    Ports
+    -----
+    in_valid : In(1)
+    a1, a2, c1, c2 : In(signed(max(v_bits, vin_bits)))      (B = 1 only)
+    A : In(signed(sum_bits))                                 (batch sum only)
+    k : In(unsigned(31))
+    g : In(unsigned(g_bits))
+    u : In(unsigned(32))
+        Rounding generator's word, used when round_update is stochastic.
+    shift_sel : In(range(len(shifts)))                       (more than one shift only)
+    out_valid : Out(1)
+    g_new : Out(unsigned(g_bits))
+
+    Timing: `latency` = 6 for B = 1 (d2 + d1 and d2 - d1; their product saturated to upd_bits;
+    MulRound's 3 stages; subtract and clamp), 5 with a batch sum (saturation; 3; 1).
+    Widths: the drop product is a (w + 2) x (w + 2)-bit multiply, w = max(v_bits, vin_bits);
+    the update multiply is upd_bits x 31; MulRound saturates to g_bits + 1 bits, which is
+    enough for the final usat to agree with the exact difference.
+    """
+
+    def __init__(self, fmt: FixedConstants, shifts: int | Sequence[int], sum_bits: int | None = None) -> None:
+        if sum_bits is not None and sum_bits < 2:
+            raise ValueError(f"sum_bits must be >= 2, got {sum_bits}")
+        self.fmt, self.sum_bits = fmt, sum_bits
+        self.mul = MulRound(fmt.upd_bits, MAX_MULTIPLIER_BITS, shifts, fmt.g_bits + 1)
+        self.shifts = self.mul.shifts
+        self.latency = (2 if sum_bits is None else 1) + self.mul.latency + 1
+        w = max(fmt.v_bits, fmt.vin_bits)
+        ports = {"in_valid": In(1)}
+        if sum_bits is None:
+            ports.update({name: In(signed(w)) for name in ("a1", "a2", "c1", "c2")})
+        else:
+            ports["A"] = In(signed(sum_bits))
+        ports.update({"k": In(unsigned(MAX_MULTIPLIER_BITS)), "g": In(unsigned(fmt.g_bits)), "u": In(unsigned(32))})
+        if len(self.shifts) > 1:
+            ports["shift_sel"] = In(range(len(self.shifts)))
+        ports.update({"out_valid": Out(1), "g_new": Out(unsigned(fmt.g_bits))})
+        super().__init__(ports)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        fmt = self.fmt
+        m.submodules.mul = mul = self.mul
+        pre = 2 if self.sum_bits is None else 1
+        if self.sum_bits is None:
+            d1 = self.a1 - self.c1
+            d2 = self.a2 - self.c2
+            e, f = Signal(signed(len(d1) + 1)), Signal(signed(len(d1) + 1))
+            m.d.sync += [e.eq(d2 + d1), f.eq(d2 - d1)]
+            total = e * f
+        else:
+            total = self.A
+        m.d.sync += mul.a.eq(saturate(total, fmt.upd_bits))
+        m.d.sync += [mul.in_valid.eq(_delay(m, self.in_valid, pre - 1, "valid")),
+                     mul.m.eq(_delay(m, self.k, pre - 1, "k")),
+                     mul.u.eq(_delay(m, self.u, pre - 1, "u"))]
+        if len(self.shifts) > 1:
+            m.d.sync += mul.shift_sel.eq(_delay(m, self.shift_sel, pre - 1, "sel"))
+        m.d.comb += mul.mode.eq(Rounding(fmt.round_update))
+        g = _delay(m, self.g, pre + mul.latency, "g")
+        m.d.sync += [self.g_new.eq(saturate(g - mul.result, fmt.g_bits, signed_out=False)),
+                     self.out_valid.eq(mul.out_valid)]
+        return m
+
+
+class BiasUpdate(wiring.Component):
+    """Section 6's bias update, one per cycle: b' = sat(b + rnd(Q * k_b, s_b, round_update), b_bits).
+
+    With `sum_bits` None (B = 1) Q = c2 - c1 is formed from the two measured codes; with
+    `sum_bits` given, Q is an input of that width (the exact batch sum; the contract does not
+    saturate it). k_b is a run-time input; the shift is one of `shifts` (s_b may be negative:
+    an exact left shift), picked by `shift_sel` when there are several.
+
+    Ports
+    -----
+    in_valid : In(1)
+    c1, c2 : In(signed(v_bits))             (B = 1 only)
+    Q : In(signed(sum_bits))                (batch sum only)
+    k : In(unsigned(31))
+    b : In(signed(b_bits))
+    u : In(unsigned(32))
+    shift_sel : In(range(len(shifts)))      (more than one shift only)
+    out_valid : Out(1)
+    b_new : Out(signed(b_bits))
+
+    Timing: `latency` = 5 (Q registered, MulRound's 3 stages, add and saturate). Widths: the
+    multiply is (v_bits + 1 or sum_bits) x 31; MulRound saturates to b_bits + 1 bits, enough for
+    the final sat to agree with the exact sum.
+    """
+
+    def __init__(self, fmt: FixedConstants, shifts: int | Sequence[int], sum_bits: int | None = None) -> None:
+        if sum_bits is not None and not 2 <= sum_bits <= 63:
+            raise ValueError(f"sum_bits must be in 2..63, got {sum_bits}")
+        self.fmt, self.sum_bits = fmt, sum_bits
+        q_bits = fmt.v_bits + 1 if sum_bits is None else sum_bits
+        self.mul = MulRound(q_bits, MAX_MULTIPLIER_BITS, shifts, fmt.b_bits + 1)
+        self.shifts = self.mul.shifts
+        self.latency = 1 + self.mul.latency + 1
+        ports = {"in_valid": In(1)}
+        if sum_bits is None:
+            ports.update({"c1": In(signed(fmt.v_bits)), "c2": In(signed(fmt.v_bits))})
+        else:
+            ports["Q"] = In(signed(sum_bits))
+        ports.update({"k": In(unsigned(MAX_MULTIPLIER_BITS)), "b": In(signed(fmt.b_bits)), "u": In(unsigned(32))})
+        if len(self.shifts) > 1:
+            ports["shift_sel"] = In(range(len(self.shifts)))
+        ports.update({"out_valid": Out(1), "b_new": Out(signed(fmt.b_bits))})
+        super().__init__(ports)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        fmt = self.fmt
+        m.submodules.mul = mul = self.mul
+        q = self.c2 - self.c1 if self.sum_bits is None else self.Q
+        m.d.sync += [mul.a.eq(q), mul.m.eq(self.k), mul.u.eq(self.u), mul.in_valid.eq(self.in_valid)]
+        if len(self.shifts) > 1:
+            m.d.sync += mul.shift_sel.eq(self.shift_sel)
+        m.d.comb += mul.mode.eq(Rounding(fmt.round_update))
+        b = _delay(m, self.b, 1 + mul.latency, "b")
+        m.d.sync += [self.b_new.eq(saturate(b + mul.result, fmt.b_bits)), self.out_valid.eq(mul.out_valid)]
+        return m
