@@ -1,0 +1,367 @@
+"""Relaxation engine: the layer updates of one sample in one phase with P lanes (docs/fixed-point.md section 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import enum, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.fixed_formats import FixedConstants
+from golden.network import Layout
+
+from .arith import MulRound, NodeKind, NodeUpdate
+
+
+class SweepOrder(enum.Enum, shape=2):
+    """The layer order of a sweep, as golden.network.sweep_order names it."""
+
+    ALTERNATING = 0
+    FORWARD = 1
+    BACKWARD = 2
+
+
+class RelaxMem(enum.Enum, shape=3):
+    """Which memory the host write port `wr_*` loads (every one is banked by lane)."""
+
+    G = 0  # conductance rows, see RelaxEngine.bank_images
+    B = 1  # biases
+    R = 2  # reciprocals: the hidden nodes', then the output nodes' for sign -1, 0, +1
+    P = 3  # input contributions P_j of layer 1
+    Y = 4  # one-hot label
+    V = 5  # node states
+
+
+def layer_orders(top: int) -> dict[SweepOrder, list[int]]:
+    """The free layers in the order each SweepOrder updates them (golden.network.sweep_order)."""
+    free = list(range(1, top + 1))
+    return {SweepOrder.ALTERNATING: free[0::2] + free[1::2], SweepOrder.FORWARD: free,
+            SweepOrder.BACKWARD: free[::-1]}
+
+
+class RelaxEngine(wiring.Component):
+    """`nsweeps` sweeps of exact layer updates of one sample's node states, bit-exact with golden `relax`.
+
+    Lane p owns the nodes j = p, p + P, ... of every free layer: a layer of n nodes is updated in
+    G = ceil(n / P) groups of P nodes. For each group the lanes multiply-accumulate one term per
+    cycle, the T = n_{l-1} + n_{l+1} terms g * V (the conductances to the layer below, none for
+    layer 1 whose sum starts from P_j, then those to the layer above, none for the output layer),
+    each lane reading its own conductance bank and all lanes the same broadcast neighbour state.
+    The exact sum then goes through one `NodeUpdate` per lane (bias, nudge s * beta_c * y_j at the
+    output, saturation, * r_j, rounding, saturation, diode clamp). A layer reads only its neighbour
+    layers, so new states are written as soon as they come out; the pipeline drains before the next
+    layer starts.
+
+    Memories (one per quantity, bank p holds lane p's words; loaded through `wr_*` while idle):
+    G rows of T conductance codes per group, B biases, R reciprocals (hidden nodes, then three
+    copies of the output layer's for sign -1, 0, +1), P the input contributions, Y the label, V the
+    states (read back through `rd_*`). `bank_images` gives every memory's contents from the golden
+    model's arrays and `states` turns the V banks back into golden's flat state vector.
+
+    Ports
+    -----
+    start : In(1)
+        Accepted when idle; `sign`, `nsweeps` and `order` are sampled in the same cycle.
+    sign : In(signed(2))
+        Nudging sign -1, 0, +1 (picks the output reciprocals and the nudge).
+    nsweeps : In(unsigned(sweep_bits))
+    order : In(SweepOrder)
+    busy : Out(1)
+        High from the cycle after an accepted start through the `done` cycle; the host ports
+        write nothing and `rd_*` does not read while it is high.
+    done : Out(1)
+        One-cycle pulse at the end of the run.
+    cycles : Out(unsigned(32))
+        Cycles of the last run, counted from the cycle after `start` to `done` inclusive.
+    wr_en, wr_mem, wr_bank, wr_addr, wr_data : In
+        Host write of one word into memory `wr_mem`, bank `wr_bank`, address `wr_addr`.
+    rd_bank, rd_addr : In ; rd_data : Out(signed(v_bits))
+        Host read of the V memory, data in the next cycle (while idle).
+
+    Cycles: a layer update takes 1 + G_l * T_l + drain cycles, drain = 3 + NodeUpdate latency = 8;
+    a run takes nsweeps * sum_l (1 + G_l T_l + drain) + 1 (`cycle_count`).
+    """
+
+    def __init__(self, fmt: FixedConstants, sizes: Sequence[int], lanes: int, sweep_bits: int = 8) -> None:
+        if lanes < 1 or lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two, got {lanes}")
+        if len(sizes) < 3:
+            raise ValueError("sizes: the input, at least one hidden layer and the output are needed")
+        self.fmt, self.lanes, self.sweep_bits = fmt, lanes, sweep_bits
+        self.layout = Layout.of(list(sizes))
+        self.sizes = [int(n) for n in sizes]
+        self.top = len(sizes) - 1
+        self.log_lanes = lanes.bit_length() - 1
+        top, n = self.top, self.sizes
+        self.groups = [0] + [-(-n[l] // lanes) for l in range(1, top + 1)]
+        self.terms = [0] + [(n[l - 1] if l > 1 else 0) + (n[l + 1] if l < top else 0) for l in range(1, top + 1)]
+        self.g_base = [0] * (top + 1)  # start of layer l's rows in every G bank
+        self.v_base = [0] * (top + 2)  # start of layer l's nodes in every V / B / R bank
+        for l in range(1, top + 1):
+            if l < top:
+                self.g_base[l + 1] = self.g_base[l] + self.groups[l] * self.terms[l]
+            self.v_base[l + 1] = self.v_base[l] + self.groups[l]
+        self.g_depth = self.g_base[top] + self.groups[top] * self.terms[top]
+        self.v_depth = self.v_base[top + 1]
+        self.depth = {RelaxMem.G: self.g_depth, RelaxMem.B: self.v_depth,
+                      RelaxMem.R: self.v_depth + 2 * self.groups[top], RelaxMem.P: self.groups[1],
+                      RelaxMem.Y: self.groups[top], RelaxMem.V: self.v_depth}
+        self.shape = {RelaxMem.G: unsigned(fmt.g_bits), RelaxMem.B: signed(fmt.b_bits),
+                      RelaxMem.R: unsigned(fmt.recip_bits), RelaxMem.P: signed(fmt.acc_bits),
+                      RelaxMem.Y: unsigned(1), RelaxMem.V: signed(fmt.v_bits)}
+        prod_bits = fmt.g_bits + fmt.v_bits + 1
+        self.sum_bits = max(prod_bits + max(self.terms).bit_length(), fmt.acc_bits) + 1
+        self.node_latency = 1 + MulRound.latency + 1  # NodeUpdate's
+        self.drain = 3 + self.node_latency
+        data_bits = max(fmt.g_bits, fmt.b_bits, fmt.recip_bits, fmt.acc_bits, fmt.v_bits) + 1
+        addr_bits = max(max(self.depth.values()) - 1, 1).bit_length()
+        super().__init__({
+            "start": In(1), "sign": In(signed(2)), "nsweeps": In(unsigned(sweep_bits)), "order": In(SweepOrder),
+            "busy": Out(1), "done": Out(1), "cycles": Out(unsigned(32)),
+            "wr_en": In(1), "wr_mem": In(RelaxMem), "wr_bank": In(unsigned(max(self.log_lanes, 1))),
+            "wr_addr": In(unsigned(addr_bits)), "wr_data": In(signed(data_bits)),
+            "rd_bank": In(unsigned(max(self.log_lanes, 1))), "rd_addr": In(unsigned(addr_bits)),
+            "rd_data": Out(signed(fmt.v_bits)),
+        })
+
+    # ---- host side: memory images and the cycle formula -------------------------------------
+
+    def cycle_count(self, nsweeps: int, order: SweepOrder = SweepOrder.ALTERNATING) -> int:
+        """The value of `cycles` after a run (every order visits every layer once per sweep)."""
+        per_sweep = sum(1 + self.groups[l] * self.terms[l] + self.drain for l in range(1, self.top + 1))
+        return nsweeps * per_sweep + 1
+
+    def bank_images(self, theta: Sequence[int], recip: Sequence[int], recip_out: Sequence[Sequence[int]],
+                    P: Sequence[int], V: Sequence[int], y: Sequence[int]) -> dict[RelaxMem, list[list[int]]]:
+        """Every memory's words per bank from golden's arrays (theta in the flat Layout, the free
+        nodes' recip and V in n_off order, recip_out[sign + 1][j], P of layer 1, y of the output).
+
+        G bank p holds, for every layer l and group g, the row of node j = g P + p: the conductances
+        W_l[i, j] for i < n_{l-1} (l > 1), then W_{l+1}[j, k] for k < n_{l+1} (l < top); zeros
+        when j >= n_l.
+        """
+        lay, top, n, L = self.layout, self.top, self.sizes, self.lanes
+        img = {mem: [[0] * self.depth[mem] for _ in range(L)] for mem in RelaxMem}
+
+        def w(l: int, i: int, j: int) -> int:
+            return int(theta[int(lay.w_off[l]) + i * n[l] + j])
+
+        for l in range(1, top + 1):
+            for j in range(n[l]):
+                p, g = j % L, j // L
+                row = ([w(l, i, j) for i in range(n[l - 1])] if l > 1 else []) + \
+                      ([w(l + 1, j, k) for k in range(n[l + 1])] if l < top else [])
+                a = self.g_base[l] + g * self.terms[l]
+                img[RelaxMem.G][p][a:a + len(row)] = row
+                node = int(lay.n_off[l]) + j
+                addr = self.v_base[l] + g
+                img[RelaxMem.B][p][addr] = int(theta[int(lay.b_off[l]) + j])
+                img[RelaxMem.V][p][addr] = int(V[node])
+                if l < top:
+                    img[RelaxMem.R][p][addr] = int(recip[node])
+                else:
+                    for s in range(3):
+                        img[RelaxMem.R][p][addr + s * self.groups[top]] = int(recip_out[s][j])
+                    img[RelaxMem.Y][p][g] = int(bool(y[j]))
+                if l == 1:
+                    img[RelaxMem.P][p][g] = int(P[j])
+        return img
+
+    def states(self, banks: Sequence[Sequence[int]]) -> list[int]:
+        """The V banks' words as golden's flat state vector (n_off order)."""
+        return [banks[j % self.lanes][self.v_base[l] + j // self.lanes]
+                for l in range(1, self.top + 1) for j in range(self.sizes[l])]
+
+    # ---- gateware ----------------------------------------------------------------------------
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        fmt, L, top, lg = self.fmt, self.lanes, self.top, self.log_lanes
+        mems = {mem: [Memory(shape=self.shape[mem], depth=self.depth[mem], init=[]) for _ in range(L)]
+                for mem in RelaxMem}
+        rd = {mem: [] for mem in RelaxMem}
+        wr = {mem: [] for mem in RelaxMem}
+        for mem, banks in mems.items():
+            for p, bank in enumerate(banks):
+                setattr(m.submodules, f"{mem.name.lower()}{p}", bank)
+                rd[mem].append(bank.read_port())
+                wr[mem].append(bank.write_port())
+        nodes = [NodeUpdate(fmt, self.sum_bits) for _ in range(L)]
+        for p, node in enumerate(nodes):
+            assert node.latency == self.node_latency
+            setattr(m.submodules, f"node{p}", node)
+
+        # Host writes (the V write port is the engine's while busy).
+        for mem in RelaxMem:
+            if mem == RelaxMem.V:
+                continue
+            for p, port in enumerate(wr[mem]):
+                m.d.comb += [port.addr.eq(self.wr_addr), port.data.eq(self.wr_data),
+                             port.en.eq(self.wr_en & (self.wr_mem == mem) & ~self.busy
+                                        & ((self.wr_bank == p) if L > 1 else 1))]
+
+        # Run state.
+        sign = Signal(signed(2))
+        nsweeps = Signal.like(self.nsweeps)
+        order = Signal(SweepOrder)
+        sweep = Signal.like(self.nsweeps)
+        step = Signal(range(top + 1))
+        drain = Signal(range(self.drain + 1))
+        # Layer constants, latched when a layer starts.
+        n_groups = Signal(range(max(self.groups) + 1))
+        n_terms = Signal(range(max(self.terms) + 1))
+        n_lo = Signal(range(max(self.sizes[1:]) + 1))       # terms from the layer below (0 for layer 1)
+        n_nodes = Signal(range(max(self.sizes[1:]) + 1))
+        half = Signal.like(n_nodes)
+        v_lo = Signal(range(self.v_depth + 1))
+        v_hi = Signal(range(self.v_depth + 1))
+        v_self = Signal(range(self.v_depth + 1))
+        is_top = Signal()
+        is_first = Signal()
+        # Issue counters.
+        g = Signal(range(max(self.groups) + 1))
+        t = Signal(range(max(self.terms) + 1))
+        i = Signal(range(max(self.sizes[1:]) + 1))
+        upper = Signal()
+        g_addr = Signal(range(self.g_depth + 1))
+
+        orders = layer_orders(top)
+        cur_layer = Signal(range(top + 1))
+        with m.Switch(order):
+            for o, seq in orders.items():
+                with m.Case(o):
+                    m.d.comb += cur_layer.eq(Array(Const(v, range(top + 1)) for v in seq)[step])
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [sign.eq(self.sign), nsweeps.eq(self.nsweeps), order.eq(self.order),
+                                 sweep.eq(0), step.eq(0), self.cycles.eq(0), self.busy.eq(1)]
+                    with m.If(self.nsweeps == 0):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.next = "LAYER"
+            with m.State("LAYER"):
+                m.d.sync += self.cycles.eq(self.cycles + 1)
+                with m.Switch(cur_layer):
+                    for l in range(1, top + 1):
+                        lo = self.sizes[l - 1] if l > 1 else 0
+                        with m.Case(l):
+                            m.d.sync += [n_groups.eq(self.groups[l]), n_terms.eq(self.terms[l]),
+                                         n_lo.eq(lo), n_nodes.eq(self.sizes[l]), half.eq(self.sizes[l] // 2),
+                                         v_lo.eq(self.v_base[l - 1] if l > 1 else 0),
+                                         v_hi.eq(self.v_base[l + 1] if l < top else 0),
+                                         v_self.eq(self.v_base[l]), is_top.eq(l == top), is_first.eq(l == 1),
+                                         upper.eq(lo == 0), g_addr.eq(self.g_base[l])]
+                m.d.sync += [g.eq(0), t.eq(0), i.eq(0)]
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.sync += [self.cycles.eq(self.cycles + 1), g_addr.eq(g_addr + 1)]
+                with m.If(t == n_terms - 1):
+                    m.d.sync += [t.eq(0), i.eq(0), upper.eq(n_lo == 0), g.eq(g + 1)]
+                    with m.If(g == n_groups - 1):
+                        m.d.sync += drain.eq(self.drain - 1)
+                        m.next = "DRAIN"
+                with m.Else():
+                    m.d.sync += t.eq(t + 1)
+                    with m.If(~upper & (i == n_lo - 1)):
+                        m.d.sync += [upper.eq(1), i.eq(0)]
+                    with m.Else():
+                        m.d.sync += i.eq(i + 1)
+            with m.State("DRAIN"):
+                m.d.sync += [self.cycles.eq(self.cycles + 1), drain.eq(drain - 1)]
+                with m.If(drain == 0):
+                    with m.If(step == top - 1):
+                        m.d.sync += [step.eq(0), sweep.eq(sweep + 1)]
+                        with m.If(sweep == nsweeps - 1):
+                            m.next = "DONE"
+                        with m.Else():
+                            m.next = "LAYER"
+                    with m.Else():
+                        m.d.sync += step.eq(step + 1)
+                        m.next = "LAYER"
+            with m.State("DONE"):
+                m.d.sync += [self.cycles.eq(self.cycles + 1), self.busy.eq(0)]
+                m.d.comb += self.done.eq(1)
+                m.next = "IDLE"
+
+        # Stage 0: the reads of one term (and of the group's node words) while RUN issues.
+        valid0 = fsm.ongoing("RUN")
+        node_addr = Signal(range(self.depth[RelaxMem.R] + 1))
+        r_addr = Signal.like(node_addr)
+        m.d.comb += [node_addr.eq(v_self + g),
+                     r_addr.eq(node_addr + Mux(is_top, (sign + 1) * self.groups[top], 0))]
+        v_addr = Signal(range(self.v_depth + 1))
+        m.d.comb += v_addr.eq(Mux(upper, v_hi, v_lo) + (i >> lg))
+        for p in range(L):
+            m.d.comb += [rd[RelaxMem.G][p].addr.eq(g_addr), rd[RelaxMem.B][p].addr.eq(node_addr),
+                         rd[RelaxMem.R][p].addr.eq(r_addr), rd[RelaxMem.P][p].addr.eq(g),
+                         rd[RelaxMem.Y][p].addr.eq(g),
+                         rd[RelaxMem.V][p].addr.eq(Mux(self.busy, v_addr, self.rd_addr))]
+        m.d.comb += self.rd_data.eq(Array(port.data for port in rd[RelaxMem.V])[self.rd_bank] if L > 1
+                                    else rd[RelaxMem.V][0].data)
+
+        # Stage 1: the read data arrive; the group's node words are latched on its first term.
+        valid1, first1, last1, top1, first_layer1 = Signal(), Signal(), Signal(), Signal(), Signal()
+        vsel1 = Signal(max(lg, 1))
+        waddr1 = Signal.like(node_addr)
+        act1 = Signal(L)
+        kind1 = [Signal(NodeKind, name=f"kind1_{p}") for p in range(L)]
+        m.d.sync += [valid1.eq(valid0), first1.eq(t == 0), last1.eq(t == n_terms - 1), top1.eq(is_top),
+                     first_layer1.eq(is_first), vsel1.eq(i & (L - 1)), waddr1.eq(node_addr)]
+        for p in range(L):
+            j = (g << lg) + p
+            m.d.sync += act1[p].eq(j < n_nodes)
+            with m.If(is_top):
+                m.d.sync += kind1[p].eq(NodeKind.OUTPUT)
+            with m.Elif(j < half):
+                m.d.sync += kind1[p].eq(NodeKind.EXCITATORY)
+            with m.Else():
+                m.d.sync += kind1[p].eq(NodeKind.INHIBITORY)
+        v1 = Array(port.data for port in rd[RelaxMem.V])[vsel1] if L > 1 else rd[RelaxMem.V][0].data
+        beta = fmt.beta_c
+        nudge = Mux(sign > 0, beta, Mux(sign < 0, -beta, 0))
+
+        # Stage 2: one product per lane is added to its exact sum; the last one goes to the node update.
+        valid2, first2, last2 = Signal(), Signal(), Signal()
+        m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
+        prod_bits = fmt.g_bits + fmt.v_bits + 1
+        act_g = Signal(L)
+        waddr_g = Signal.like(node_addr)
+        with m.If(valid1 & first1):
+            m.d.sync += [act_g.eq(act1), waddr_g.eq(waddr1)]
+        for p, node in enumerate(nodes):
+            prod = Signal(signed(prod_bits), name=f"prod{p}")
+            init = Signal(signed(fmt.acc_bits), name=f"init{p}")
+            acc = Signal(signed(self.sum_bits), name=f"acc{p}")
+            total = Signal(signed(self.sum_bits), name=f"total{p}")
+            bias = Signal(signed(fmt.b_bits), name=f"bias{p}")
+            r = Signal(unsigned(fmt.recip_bits), name=f"r{p}")
+            nud = Signal(signed(fmt.acc_bits), name=f"nudge{p}")
+            kind = Signal(NodeKind, name=f"kind{p}")
+            m.d.sync += prod.eq(rd[RelaxMem.G][p].data * v1)
+            with m.If(valid1 & first1):
+                m.d.sync += [init.eq(Mux(first_layer1, rd[RelaxMem.P][p].data, 0)), bias.eq(rd[RelaxMem.B][p].data),
+                             r.eq(rd[RelaxMem.R][p].data), nud.eq(Mux(top1 & rd[RelaxMem.Y][p].data, nudge, 0)),
+                             kind.eq(kind1[p])]
+            m.d.comb += total.eq(Mux(first2, init, acc) + prod)
+            with m.If(valid2):
+                m.d.sync += acc.eq(total)
+            m.d.sync += [node.in_valid.eq(valid2 & last2), node.acc.eq(total), node.bias.eq(bias), node.r.eq(r),
+                         node.nudge.eq(nud), node.kind.eq(kind)]
+
+        # Stage 3 + NodeUpdate latency: write the new states back.
+        act_w, waddr_w = Signal(L), Signal.like(node_addr)
+        m.d.sync += [act_w.eq(act_g), waddr_w.eq(waddr_g)]
+        for k in range(self.node_latency):
+            a, w = Signal(L, name=f"act_d{k}"), Signal.like(node_addr, name=f"waddr_d{k}")
+            m.d.sync += [a.eq(act_w), w.eq(waddr_w)]
+            act_w, waddr_w = a, w
+        for p, port in enumerate(wr[RelaxMem.V]):
+            host = self.wr_en & (self.wr_mem == RelaxMem.V) & ((self.wr_bank == p) if L > 1 else 1)
+            m.d.comb += [port.addr.eq(Mux(self.busy, waddr_w, self.wr_addr)),
+                         port.data.eq(Mux(self.busy, nodes[p].v, self.wr_data)),
+                         port.en.eq(Mux(self.busy, nodes[p].out_valid & act_w[p], host))]
+        return m
