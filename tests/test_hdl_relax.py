@@ -119,6 +119,7 @@ def run_engine(dut: RelaxEngine, img: dict, runs: list[tuple[int, SweepOrder, in
     ([10, 4], True, 1, 5),
     ([8, 12], True, 4, 6),
     ([12, 6], False, 4, 7),
+    ([100], False, 16, 8),  # DRN-XS
 ])
 def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -159,6 +160,8 @@ def test_cycle_formula() -> None:
     dut = RelaxEngine(model([6, 8], False).consts, [1568, 6, 8, 10], 4)
     # groups ceil(n / 4): 2, 2, 3; terms: 8, 6 + 10, 8
     assert dut.cycle_count(3) == 3 * ((1 + 2 * 8 + 8) + (1 + 2 * 16 + 8) + (1 + 3 * 8 + 8)) + 1
+    drn_xs = RelaxEngine(model([100], False).consts, [1568, 100, 10], 16)
+    assert drn_xs.cycle_count(4) == 4 * ((1 + 7 * 10 + 8) + (1 + 1 * 100 + 8)) + 1  # 753
 
 
 def test_relax_engine_converts_to_verilog() -> None:
