@@ -1,0 +1,184 @@
+# amaranth: UnusedElaboratable=no
+"""The refresh engine (hdl/refresh.py) against golden.fixed_ep.refresh in Amaranth's simulator."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+
+from golden import config
+from golden.fixed_arith import TRUNCATE
+from golden.fixed_ep import FixedEP, refresh
+from hdl.refresh import RefreshEngine, RefreshMem
+
+
+def model(hidden: list[int], small: bool, variant: str) -> FixedEP:
+    """A fixed-point golden model of a 1568-hidden-10 network, default or narrow formats."""
+    lrs = [0.1] * (len(hidden) + 1)
+    cfg = config.apply(config.preset("drn-xs"), {"precision": "fixed", "momentum": 0.0, "hidden": hidden,
+                                                 "variant": variant, "lr_weights": lrs, "lr_biases": lrs},
+                       "test").validate()
+    ep = FixedEP(cfg)
+    if small:  # narrow formats: r(d) saturates for totals d <= 2^(Fg + Fr - recip_bits) = 8
+        ep.consts = dataclasses.replace(ep.consts, Fv=3, Fg=4, Fr=8, v_bits=8, vin_bits=9, g_bits=7, b_bits=12,
+                                        acc_bits=11, recip_bits=9, round_v=TRUNCATE, beta_g=5, beta_c=40)
+    return ep
+
+
+def random_theta(rng: np.random.Generator, ep: FixedEP) -> np.ndarray:
+    """Conductance codes spread over bit lengths, sparse, with a hidden node and an output node without any
+    conductance (den = 0), a hidden node whose total is 3 and an output node whose total is beta_g
+    (den - beta_g = 0)."""
+    c, lay = ep.consts, ep.layout
+    theta = np.zeros(lay.n_params, np.int64)
+    for l in range(1, lay.top + 1):
+        a, b = int(lay.sizes[l - 1]), int(lay.sizes[l])
+        lengths = rng.integers(0, c.g_bits + 1, a * b)
+        w = rng.integers(0, 1 << 62, a * b) & ((np.int64(1) << lengths) - 1)
+        w[rng.random(a * b) < (0.9 if l == 1 else 0.4)] = 0
+        theta[lay.w_off[l]:lay.w_off[l] + a * b] = w
+        theta[lay.b_off[l]:lay.b_off[l] + b] = rng.integers(-100, 100, b)
+    top = lay.top
+    for l in range(1, top + 1):
+        lay.weights(theta, l)[:, :] = np.where(rng.random(lay.weights(theta, l).shape) < 0.02,
+                                               (1 << c.g_bits) - 1, lay.weights(theta, l))  # the largest code
+    j = int(rng.integers(lay.sizes[1]))  # a hidden node of layer 1 with no conductance
+    lay.weights(theta, 1)[:, j] = 0
+    lay.weights(theta, 2)[j, :] = 0
+    j = (j + 1) % int(lay.sizes[1])  # and one with a total of 3
+    lay.weights(theta, 1)[:, j] = 0
+    lay.weights(theta, 2)[j, :] = 0
+    lay.weights(theta, 1)[int(rng.integers(lay.sizes[0])), j] = 3
+    k, q = rng.choice(int(lay.sizes[top]), 2, replace=False)
+    W = lay.weights(theta, top)
+    W[:, k] = 0                                      # den = 0 at the output
+    W[:, q] = 0
+    W[(j + 1) % int(lay.sizes[top - 1]), q] = c.beta_g  # den = beta_g at the output (not via the nodes above)
+    return theta
+
+
+def run_engine(dut: RefreshEngine, thetas: list[np.ndarray], port_words: int, rng: np.random.Generator) -> list:
+    """For each theta: load the G and GM banks (`port_words` random words per memory through the host port,
+    the rest directly), run, read D, den and the reciprocals; (D, den, R banks, flags, cycles) per run."""
+    out: list = []
+    L = dut.lanes
+
+    async def bench(ctx) -> None:
+        for theta in thetas:
+            img = dut.bank_images(theta)
+            for mem, datas in ((RefreshMem.G, dut.g_banks), (RefreshMem.GM, dut.gm_banks)):
+                picks = {(int(rng.integers(L)), int(rng.integers(len(img[mem][0])))) for _ in range(port_words)}
+                for p in range(L):
+                    for a, word in enumerate(img[mem][p]):
+                        ctx.set(datas[p][a], 0 if (p, a) in picks else word)
+                ctx.set(dut.wr_mem, mem)
+                for p, a in sorted(picks):
+                    ctx.set(dut.wr_bank, p)
+                    ctx.set(dut.wr_addr, a)
+                    ctx.set(dut.wr_data, img[mem][p][a])
+                    ctx.set(dut.wr_en, 1)
+                    await ctx.tick()
+                ctx.set(dut.wr_en, 0)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            for _ in range(1_000_000):
+                if ctx.get(dut.done):
+                    break
+                assert ctx.get(dut.busy)
+                await ctx.tick()
+            else:
+                raise AssertionError("no done")
+            await ctx.tick()
+            assert not ctx.get(dut.busy)
+            cycles, flags = ctx.get(dut.cycles), ctx.get(dut.flags)
+
+            async def read(mem: RefreshMem, p: int, a: int) -> int:
+                ctx.set(dut.rd_mem, mem)
+                ctx.set(dut.rd_bank, p)
+                ctx.set(dut.rd_addr, a)
+                await ctx.tick()
+                return ctx.get(dut.rd_data)
+
+            # D: the first row and one word per bank through the port, the rest directly.
+            D = [[ctx.get(dut.d_banks[p][a]) for a in range(dut.d_depth)] for p in range(L)]
+            for p in range(L):
+                for a in list(range(min(dut.groups[1], dut.d_depth))) + [dut.d_depth - 1]:
+                    D[p][a] = await read(RefreshMem.D, p, a)
+            den = [[await read(RefreshMem.DEN, p, a) for a in range(dut.v_depth)] for p in range(L)]
+            R = [[await read(RefreshMem.R, p, a) for a in range(dut.r_depth)] for p in range(L)]
+            out.append((D, den, R, flags, cycles))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+@pytest.mark.parametrize("hidden,small,lanes,variant,seed", [
+    ([4], False, 1, "centered", 1),
+    ([6], True, 2, "positive", 2),
+    ([12], True, 4, "centered", 3),
+    ([6, 8], False, 2, "positive", 4),
+    ([10, 4], True, 1, "centered", 5),
+    ([8, 12], False, 4, "centered", 6),
+    ([6, 2], True, 4, "positive", 7),
+    ([100], False, 16, "centered", 8),  # DRN-XS
+])
+def test_refresh_matches_golden(hidden: list[int], small: bool, lanes: int, variant: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ep = model(hidden, small, variant)
+    c, lay = ep.consts, ep.layout
+    centered = variant == "centered"
+    dut = RefreshEngine(c, [int(n) for n in lay.sizes], lanes, centered)
+    thetas = [random_theta(rng, ep) for _ in range(2)]  # the second run overwrites the first's sums
+    got = run_engine(dut, thetas, 8, rng)
+    n1, nout, top = int(lay.sizes[1]), int(lay.sizes[lay.top]), lay.top
+    o = int(lay.n_off[top])
+    for theta, (D, den, R, flags, cycles) in zip(thetas, got, strict=True):
+        ep.theta[:] = theta
+        want = refresh(ep.theta, ep._lay, ep._WT, ep._D, ep._den, ep._recip, ep._recip_out, c.beta_g, c.shift_v,
+                       c.recip_bits, centered)
+        assert want >= 2 + centered  # the forced zero totals are counted
+        got_D = np.array([[D[b][a] for b, a in (dut.d_word(i, j) for j in range(n1))] for i in range(dut.half)])
+        np.testing.assert_array_equal(got_D, ep._D)
+        got_den = [den[b][a] for b, a in map(dut.node_word, range(lay.n_free))]
+        np.testing.assert_array_equal(got_den, ep._den)
+        got_recip = [R[b][a] for b, a in map(dut.node_word, range(o))]
+        np.testing.assert_array_equal(got_recip, ep._recip[:o])
+        got_out = [[R[b][a] for b, a in (dut.out_word(s, j) for j in range(nout))] for s in (-1, 0, 1)]
+        np.testing.assert_array_equal(got_out, ep._recip_out)
+        assert flags == want
+        assert cycles == dut.cycle_count()
+        top_code = (1 << c.recip_bits) - 1
+        if small:  # saturation by a small positive total, not only by den <= 0
+            assert any(r == top_code and d > 0 for r, d in zip(ep._recip[:o], ep._den[:o]))
+
+
+def test_cycle_formula() -> None:
+    c = model([6, 8], False, "centered").consts
+    dut = RefreshEngine(c, [1568, 6, 8, 10], 4, True)
+    # groups 2, 2, 3; G words 784 * 2 + 6 * 2 + 8 * 3; jobs 2 + 2 + 3 * 3; Reciprocal latency min(28, 45) + 1
+    assert dut.latency == 29
+    assert dut.cycle_count() == 784 * 2 + 6 * 2 + 8 * 3 + 13 * 29 + 5
+    drn_xs = RefreshEngine(model([100], False, "centered").consts, [1568, 100, 10], 16, True)
+    assert drn_xs.cycle_count() == 784 * 7 + 100 * 1 + (7 + 3) * 29 + 5  # 5883
+
+
+def test_bad_lanes() -> None:
+    c = model([4], False, "centered").consts
+    with pytest.raises(ValueError, match="power of two"):
+        RefreshEngine(c, [1568, 4, 10], 3, True)
+
+
+def test_refresh_engine_converts_to_verilog() -> None:
+    dut = RefreshEngine(model([6, 8], True, "centered").consts, [1568, 6, 8, 10], 2, True)
+    text = verilog.convert(dut, name="refresh_engine", emit_src=False)
+    assert "module refresh_engine" in text
+    for port in ("start", "busy", "done", "cycles", "flags", "wr_data", "rd_data"):
+        assert port in text
