@@ -13,6 +13,7 @@ from amaranth.sim import Simulator
 from golden import config
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, refresh
+from hdl_sim import start_and_wait
 from hdl.refresh import RefreshEngine, RefreshMem
 
 
@@ -83,18 +84,7 @@ def run_engine(dut: RefreshEngine, thetas: list[np.ndarray], port_words: int, rn
                     ctx.set(dut.wr_en, 1)
                     await ctx.tick()
                 ctx.set(dut.wr_en, 0)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            for _ in range(1_000_000):
-                if ctx.get(dut.done):
-                    break
-                assert ctx.get(dut.busy)
-                await ctx.tick()
-            else:
-                raise AssertionError("no done")
-            await ctx.tick()
-            assert not ctx.get(dut.busy)
+            await start_and_wait(ctx, dut, 1_000_000)
             cycles, flags = ctx.get(dut.cycles), ctx.get(dut.flags)
 
             async def read(mem: RefreshMem, p: int, a: int) -> int:

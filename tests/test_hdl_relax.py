@@ -15,6 +15,7 @@ from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, relax
 from golden.fixed_formats import FixedConstants
 from golden.network import sweep_order
+from hdl_sim import random_codes, start_and_wait
 from hdl.relax import RelaxEngine, RelaxMem, SweepOrder
 
 ORDERS = {SweepOrder.ALTERNATING: "alternating", SweepOrder.FORWARD: "forward", SweepOrder.BACKWARD: "backward"}
@@ -30,15 +31,6 @@ def model(hidden: list[int], small: bool) -> FixedEP:
         ep.consts = dataclasses.replace(ep.consts, Fv=3, Fg=4, Fr=5, v_bits=8, vin_bits=9, g_bits=7, b_bits=12,
                                         acc_bits=11, recip_bits=9, round_v=TRUNCATE, beta_g=5, beta_c=40)
     return ep
-
-
-def random_codes(rng: np.random.Generator, bits: int, size: int, signed: bool) -> np.ndarray:
-    """Codes spread over bit lengths (small and large magnitudes both common), with the extremes."""
-    lengths = rng.integers(0, bits - int(signed) + 1, size)
-    v = rng.integers(0, 1 << 62, size) & ((np.int64(1) << lengths) - 1)
-    if signed:
-        v = np.where(rng.random(size) < 0.5, v, -v - 1)
-    return v.astype(np.int64)
 
 
 def random_theta(rng: np.random.Generator, ep: FixedEP) -> None:
@@ -80,18 +72,7 @@ def run_engine(dut: RelaxEngine, img: dict, runs: list[tuple[int, SweepOrder, in
             ctx.set(dut.sign, sign)
             ctx.set(dut.order, order)
             ctx.set(dut.nsweeps, nsweeps)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            for _ in range(100000):
-                if ctx.get(dut.done):
-                    break
-                assert ctx.get(dut.busy)
-                await ctx.tick()
-            else:
-                raise AssertionError("no done")
-            await ctx.tick()
-            assert not ctx.get(dut.busy)
+            await start_and_wait(ctx, dut, 100000)
             cycles = ctx.get(dut.cycles)
             banks = []
             for p in range(dut.lanes):

@@ -13,6 +13,7 @@ from golden import config, datasets
 from golden.fixed_ep import FixedEP, accumulate, apply_update
 from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
+from hdl_sim import random_codes
 from hdl.noise import NoiseLanes
 from hdl.update import UpdateEngine, UpdateMem
 
@@ -36,15 +37,6 @@ def model(hidden: list[int], small: bool, rounding: str, lr_mode: str) -> FixedE
         values["lr_decay"] = 1.0
     cfg = config.apply(config.preset("drn-xs"), values, "test").validate()
     return FixedEP(cfg)
-
-
-def random_codes(rng: np.random.Generator, bits: int, size: int, signed: bool) -> np.ndarray:
-    """Codes spread over bit lengths (small and large magnitudes both common), with the extremes."""
-    lengths = rng.integers(0, bits - int(signed) + 1, size)
-    v = rng.integers(0, 1 << 62, size) & ((np.int64(1) << lengths) - 1)
-    if signed:
-        v = np.where(rng.random(size) < 0.5, v, -v - 1)
-    return v.astype(np.int64)
 
 
 class Harness(Elaboratable):
