@@ -1,0 +1,522 @@
+"""The EP core: the units of hdl/ wired together with a sequencer that trains one sample (batch 1) or infers one."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.config import INPUT_PIXELS, Config
+from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants, derive, lr_codes
+from golden.network import Layout
+
+from .measure import Measure
+from .noise import NoiseLanes
+from .project import InputProjection
+from .refresh import RefreshEngine, RefreshMem
+from .relax import RelaxEngine, RelaxMem, SweepOrder
+from .update import UpdateEngine, UpdateMem
+
+CYCLE_BITS = 32
+
+
+class CoreMode(enum.Enum, shape=2):
+    """The command `start` runs."""
+
+    TRAIN = 0   # one sample: projection, three phases, measurements, update, refresh, copies
+    INFER = 1   # one sample: projection, free phase from rest, prediction
+    LOAD = 2    # after host parameter writes: copies to the engines, refresh, copies back
+    CLEAR = 3   # warm-start state to 0 (golden begin_epoch)
+
+
+class Src(enum.Enum, shape=4):
+    """Where a copy word is read (every source answers one cycle after its address)."""
+
+    ZERO = 0
+    LABEL = 1    # 1 if the entry's address is the label, else 0
+    PROJ = 2     # InputProjection P_j
+    S0 = 3       # warm-start state (flat node order)
+    FREE = 4     # free state
+    S1 = 5       # -beta state
+    RELAX_V = 6
+    UPD_G = 7
+    UPD_B = 8
+    REF_D = 9
+    REF_R = 10
+
+
+class Dst(enum.Enum, shape=4):
+    """Where a copy word is written."""
+
+    RELAX_G = 0
+    RELAX_B = 1
+    RELAX_R = 2
+    RELAX_P = 3
+    RELAX_Y = 4
+    RELAX_V = 5
+    REF_G = 6
+    REF_GM = 7
+    PROJ_D = 8
+    FREE = 9
+    FREE_S0 = 10
+    S1 = 11
+    S0 = 12
+
+
+class EPCore(wiring.Component):
+    """One online (batch 1) training sample or one inference, bit-exact with golden `train_samples` / `predict`.
+
+    Units: InputProjection, RelaxEngine, Measure with NoiseLanes(consts.lanes) (lane L, the rounding
+    generator, serves the UpdateEngine), UpdateEngine, RefreshEngine, all with `lanes` P lanes. The
+    UpdateEngine's G and B memories are the master copy of the parameters; the other engines keep
+    their own copies in their own layouts. A copy engine moves one word per cycle between the units'
+    host ports, driven by a ROM of (source, bank, address, destination, bank, address) entries that
+    the constructor computes from the layouts (`programs`), in segments:
+
+    - `sync_a` (after an update or a host load): Update G/B -> Relax G/B and Refresh G/GM;
+    - then RefreshEngine runs, then `sync_b`: Refresh D -> Projection D, Refresh R -> Relax R;
+    - `py`: Projection P -> Relax P, the one-hot label -> Relax Y;
+    - `v_from_s0`, `v_from_zero`, `v_from_free`: a state into Relax V;
+    - `v_to_free_s0`, `v_to_free`, `v_to_s1`: Relax V out (the prediction, argmax of the output
+      codes with the lowest index on ties, is taken on the way);
+    - `clear_s0`.
+
+    TRAIN: pixels (the Update VIN memory is written as they stream), `py`, V <- S0 (warm_start) or 0,
+    free phase (sign 0), V -> FREE and S0, prediction; if centered: sign -1 from the free state,
+    V -> S1, V <- FREE; sign +1; Measure (S1 or FREE) -> M1 then (Relax V) -> M2 on the shared noise
+    lanes; update; `sync_a`; refresh; `sync_b`. INFER: pixels, `py`, V <- 0, free phase, V -> FREE,
+    prediction. LOAD: `sync_a`, refresh, `sync_b`. CLEAR: S0 <- 0.
+
+    Constants of the build (the units take them as constants): beta_g, beta_c (from `consts`), the
+    learning-rate shifts s_w, s_b (from lr_codes(cfg, consts, 0)), refresh's centered flag count
+    (cfg.variant), max_samples. Run-time settings (sampled at `start`, held by the host while busy):
+    sn, samples (N), k_w, k_b, nsweeps, order, centered, warm_start, label.
+
+    Ports
+    -----
+    start, mode : In ; busy, done (1-cycle pulse), cycles (of the last command), pred, hit : Out
+    pix_valid, pix_data : In ; pix_ready : Out -- the 784 pixels of a TRAIN/INFER sample
+    label, sn, samples, k_w, k_b, nsweeps, order, centered, warm_start : In
+    param_we, param_addr, param_wdata : In -- a parameter code at golden's flat Layout index (idle only;
+        run LOAD afterwards); param_raddr : In ; param_rdata : Out (next cycle, idle only)
+    seed_load, seed_lane, seed_data : In -- NoiseLanes' seed port (idle only)
+    state_raddr : In ; state_rdata : Out -- the warm-start state S0, flat node order (next cycle)
+    recip_saturations : Out -- sum of the RefreshEngine's flag counts over its runs
+
+    Cycles per TRAIN sample (`train_cycles`, pixels back to back, `nonzero` of them with vin != 0):
+    (projection + 2) + phases x (relax + 1) + 2 x (measure + 1) + (update + 1) + (refresh + 1) + 5
+    + copies, phases = 3 centered else 2, the units' own counts (`expected_cycles`, `cycle_count`),
+    copies = a segment's entries + 3 each: py (n_1 + n_top), V in and out (n_free each, twice more
+    when centered), sync_a (every conductance once for the RefreshEngine + those of layers >= 2 twice
+    for the RelaxEngine's rows + n_free biases), sync_b (P x (784 G_1 D words + n_free + 2 G_top
+    reciprocal words)), G_l = ceil(n_l / P). The copies
+    through the units' one-word host ports dominate at size: DRN-XS (1568-100-10), P = 16, 166
+    non-zero pixels: 269,713 cycles, of which sync_a 159,913 and sync_b 87,971 (update 11,094,
+    refresh 5,883, 3 phases 2,262); 1568-4-10 with P = 1: 22,687 (sync_a 6,409, sync_b 3,173).
+    A shared parameter memory read by the engines directly (docs/core.md) removes them.
+    """
+
+    def __init__(self, cfg: Config, lanes: int, consts: FixedConstants | None = None, max_samples: int = 4) -> None:
+        self.cfg = cfg
+        self.consts = c = consts if consts is not None else derive(cfg)
+        self.lanes = L = lanes
+        self.layout = lay = Layout.of(list(cfg.sizes))
+        self.sizes = n = [int(v) for v in lay.sizes]
+        self.top = top = len(n) - 1
+        self.n_free = int(lay.n_free)
+        self.n_params = int(lay.n_params)
+        self.out_off = int(lay.n_off[top])
+        _, s_w, _, s_b = lr_codes(cfg, c, 0)
+        self.project = InputProjection(c, n[1], L)
+        self.relax = RelaxEngine(c, n, L)
+        self.measure = Measure(c, self.n_free, c.lanes, max_samples)
+        self.noise = NoiseLanes(c.lanes)
+        self.update = UpdateEngine(c, n, L, [int(s) for s in s_w[1:]], [int(s) for s in s_b[1:]])
+        self.refresh = RefreshEngine(c, n, L, cfg.variant == "centered")
+        self.data_bits = max(c.g_bits + 2, c.b_bits, c.acc_bits, c.v_bits, c.recip_bits + 2, c.vin_bits) + 1
+        self._build_programs()
+        k_shape = data.ArrayLayout(unsigned(MAX_MULTIPLIER_BITS), top)
+        super().__init__({
+            "start": In(1), "mode": In(CoreMode), "busy": Out(1), "done": Out(1),
+            "cycles": Out(unsigned(CYCLE_BITS)), "pred": Out(range(max(n[top], 2))), "hit": Out(1),
+            "pix_valid": In(1), "pix_data": In(unsigned(8)), "pix_ready": Out(1),
+            "label": In(range(max(n[top], 2))), "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
+            "samples": In(range(max_samples + 1)), "k_w": In(k_shape), "k_b": In(k_shape),
+            "nsweeps": In(unsigned(8)), "order": In(SweepOrder), "centered": In(1), "warm_start": In(1),
+            "param_we": In(1), "param_addr": In(range(self.n_params)), "param_wdata": In(signed(self.data_bits)),
+            "param_raddr": In(range(self.n_params)), "param_rdata": Out(signed(self.data_bits)),
+            "seed_load": In(1), "seed_lane": In(range(c.lanes + 1)), "seed_data": In(32),
+            "state_raddr": In(range(self.n_free)), "state_rdata": Out(signed(c.v_bits)),
+            "recip_saturations": Out(unsigned(CYCLE_BITS)),
+        })
+
+    # ---- layouts and copy programs -----------------------------------------------------------
+
+    def node_word(self, node: int) -> tuple[int, int]:
+        """(bank, address) of free node `node` (flat n_off order) in the engines' node memories."""
+        l = max(k for k in range(1, self.top + 1) if int(self.layout.n_off[k]) <= node)
+        j = node - int(self.layout.n_off[l])
+        return j % self.lanes, self.relax.v_base[l] + j // self.lanes
+
+    def _upd_w(self, l: int, i: int, j: int) -> tuple[int, int]:
+        u = self.update
+        return j % self.lanes, u.g_base[l] + i * u.groups[l] + j // self.lanes
+
+    def _build_programs(self) -> None:
+        L, n, top, r, f = self.lanes, self.sizes, self.top, self.relax, self.refresh
+        progs: dict[str, list[tuple]] = {}
+        a: list[tuple] = []
+        for l in range(1, top + 1):
+            for j in range(n[l]):
+                p, g = j % L, j // L
+                if l > 1:
+                    for i in range(n[l - 1]):
+                        a.append((Src.UPD_G, *self._upd_w(l, i, j), Dst.RELAX_G, p, r.g_base[l] + g * r.terms[l] + i))
+                if l < top:
+                    lo = n[l - 1] if l > 1 else 0
+                    for k in range(n[l + 1]):
+                        a.append((Src.UPD_G, *self._upd_w(l + 1, j, k), Dst.RELAX_G, p,
+                                  r.g_base[l] + g * r.terms[l] + lo + k))
+                a.append((Src.UPD_B, p, r.v_base[l] + g, Dst.RELAX_B, p, r.v_base[l] + g))
+                base = f.w_base[l] + g * f.rows[l]
+                for i in range(f.rows[l]):
+                    a.append((Src.UPD_G, *self._upd_w(l, i, j), Dst.REF_G, p, base + i))
+                    if l == 1:
+                        a.append((Src.UPD_G, *self._upd_w(l, f.half + i, j), Dst.REF_GM, p, base + i))
+        progs["sync_a"] = a
+        progs["sync_b"] = ([(Src.REF_D, p, x, Dst.PROJ_D, p, x) for p in range(L) for x in range(f.d_depth)]
+                           + [(Src.REF_R, p, x, Dst.RELAX_R, p, x) for p in range(L) for x in range(f.r_depth)])
+        progs["py"] = ([(Src.PROJ, 0, j, Dst.RELAX_P, j % L, j // L) for j in range(n[1])]
+                       + [(Src.LABEL, 0, j, Dst.RELAX_Y, j % L, j // L) for j in range(n[top])])
+        nodes = [self.node_word(v) for v in range(self.n_free)]
+        for name, src in (("v_from_s0", Src.S0), ("v_from_zero", Src.ZERO), ("v_from_free", Src.FREE)):
+            progs[name] = [(src, 0, v, Dst.RELAX_V, *nodes[v]) for v in range(self.n_free)]
+        for name, dst in (("v_to_free_s0", Dst.FREE_S0), ("v_to_free", Dst.FREE), ("v_to_s1", Dst.S1)):
+            progs[name] = [(Src.RELAX_V, *nodes[v], dst, 0, v) for v in range(self.n_free)]
+        progs["clear_s0"] = [(Src.ZERO, 0, v, Dst.S0, 0, v) for v in range(self.n_free)]
+        self.programs = progs
+        self.segments: dict[str, tuple[int, int]] = {}
+        entries: list[tuple] = []
+        for name, prog in progs.items():
+            self.segments[name] = (len(entries), len(prog))
+            entries += prog
+        self.bank_bits = max(L.bit_length() - 1, 1)
+        self.addr_bits = max(max(e[2] for e in entries), max(e[5] for e in entries), 1).bit_length()
+        self.rom_layout = data.StructLayout({"src": Src, "sbank": self.bank_bits, "saddr": self.addr_bits,
+                                             "dst": Dst, "dbank": self.bank_bits, "daddr": self.addr_bits})
+        self.rom = [{"src": e[0], "sbank": e[1], "saddr": e[2], "dst": e[3], "dbank": e[4], "daddr": e[5]}
+                    for e in entries]
+
+    # ---- cycles --------------------------------------------------------------------------------
+
+    def copy_cycles(self, name: str) -> int:
+        """Cycles of a copy segment: entries + 3 (its start state, the source and destination stages)."""
+        return self.segments[name][1] + 3
+
+    def train_cycles(self, nonzero: int, nsweeps: int, sn: int, samples: int, centered: bool) -> int:
+        """`cycles` after a TRAIN sample whose pixels come back to back (`nonzero` with vin != 0)."""
+        proj = self.project.expected_cycles(nonzero) + 2  # start, busy cycles, done
+        relax = self.relax.cycle_count(nsweeps) + 1
+        meas = self.measure.expected_cycles(sn, samples) + 1  # busy cycles, done (the second's start)
+        phases = 3 if centered else 2
+        copies = (self.copy_cycles("py") + self.copy_cycles("v_from_s0") + self.copy_cycles("v_to_free_s0")
+                  + (self.copy_cycles("v_to_s1") + self.copy_cycles("v_from_free") if centered else 0))
+        # + the first measurement's start, 3 decision states and done
+        return proj + phases * relax + 2 * meas + self.update.cycle_count() + 1 + self.tail_cycles() + copies + 5
+
+    def tail_cycles(self) -> int:
+        """Cycles of the end of every TRAIN sample: sync_a, refresh, sync_b."""
+        return self.copy_cycles("sync_a") + self.refresh.cycle_count() + 1 + self.copy_cycles("sync_b")
+
+    def load_cycles(self) -> int:
+        """`cycles` after a LOAD command (the tail and the done cycle)."""
+        return self.tail_cycles() + 1
+
+    def infer_cycles(self, nonzero: int, nsweeps: int) -> int:
+        """`cycles` after an INFER sample."""
+        # + 2 decision states and done
+        return (self.project.expected_cycles(nonzero) + 2 + self.copy_cycles("py") + self.copy_cycles("v_from_zero")
+                + self.relax.cycle_count(nsweeps) + 1 + self.copy_cycles("v_to_free") + 3)
+
+    # ---- gateware ------------------------------------------------------------------------------
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        c, L, top, n = self.consts, self.lanes, self.top, self.sizes
+        proj, relax, meas, noise, upd, ref = (self.project, self.relax, self.measure, self.noise, self.update,
+                                              self.refresh)
+        for name, unit in (("project", proj), ("relax", relax), ("measure", meas), ("noise", noise),
+                           ("update", upd), ("refresh", ref)):
+            m.submodules[name] = unit
+        nl = c.lanes
+
+        # Noise: Measure draws lanes 0..L-1, the update the rounding lane.
+        m.d.comb += noise.draw.eq(Cat(meas.draw, upd.draw))
+        for q in range(nl):
+            m.d.comb += meas.code[q].eq(noise.code[q])
+        m.d.comb += upd.word.eq(noise.word[nl])
+
+        # Flat state memories.
+        flat = {}
+        for name in ("s0", "free", "s1"):
+            mem = Memory(shape=signed(c.v_bits), depth=self.n_free, init=[])
+            m.submodules[f"{name}_mem"] = mem
+            flat[name] = (mem.read_port(), mem.write_port())
+
+        # Copy ROM.
+        m.submodules.rom = rom = Memory(shape=self.rom_layout, depth=len(self.rom), init=self.rom)
+        rom_r = rom.read_port(domain="comb")
+        pc = Signal(range(len(self.rom) + 1))
+        end = Signal.like(pc)
+        copying = Signal()
+        e = rom_r.data
+        m.d.comb += rom_r.addr.eq(pc)
+
+        # Node maps (Measure's flat node index -> engine bank/address).
+        nodes = [self.node_word(v) for v in range(self.n_free)]
+        node_bank = Array(Const(b, self.bank_bits) for b, _ in nodes)
+        node_addr = Array(Const(x, self.addr_bits) for _, x in nodes)
+
+        # Run settings.
+        label = Signal.like(self.label)
+        centered, warm = Signal(), Signal()
+        meas_second = Signal()   # 0: first phase -> M1, 1: second -> M2
+        measuring = Signal()
+
+        # Stage B of the copy: the entry's destination, one cycle after its source address.
+        b_valid = Signal()
+        b_src = Signal(Src)
+        b_dst = Signal(Dst)
+        b_dbank = Signal(self.bank_bits)
+        b_daddr = Signal(self.addr_bits)
+        b_const = Signal(signed(self.data_bits))
+        b_sbank = Signal(self.bank_bits)
+        m.d.sync += [b_valid.eq(copying & (pc < end)), b_src.eq(e.src), b_dst.eq(e.dst), b_dbank.eq(e.dbank),
+                     b_daddr.eq(e.daddr), b_sbank.eq(e.sbank),
+                     b_const.eq(Mux(e.src == Src.LABEL, e.saddr == label, 0))]
+        with m.If(e.src == Src.PROJ):
+            m.d.sync += b_const.eq(proj.rd_data)
+
+        # Source read addresses (stage A) and data (stage B).
+        m.d.comb += [proj.rd_index.eq(e.saddr)]
+        busy = self.busy
+        m.d.comb += [upd.rd_mem.eq(e.src == Src.UPD_B), upd.rd_bank.eq(e.sbank), upd.rd_addr.eq(e.saddr),
+                     ref.rd_mem.eq(Mux(e.src == Src.REF_D, RefreshMem.D, RefreshMem.R)),
+                     ref.rd_bank.eq(e.sbank), ref.rd_addr.eq(e.saddr),
+                     relax.rd_bank.eq(b_sbank), relax.rd_addr.eq(e.saddr)]  # Relax's bank picks the data
+        for name in ("s0", "free", "s1"):
+            m.d.comb += flat[name][0].addr.eq(e.saddr)
+        src_data = Signal(signed(self.data_bits))
+        with m.Switch(b_src):
+            with m.Case(Src.ZERO, Src.LABEL, Src.PROJ):
+                m.d.comb += src_data.eq(b_const)
+            with m.Case(Src.S0):
+                m.d.comb += src_data.eq(flat["s0"][0].data)
+            with m.Case(Src.FREE):
+                m.d.comb += src_data.eq(flat["free"][0].data)
+            with m.Case(Src.S1):
+                m.d.comb += src_data.eq(flat["s1"][0].data)
+            with m.Case(Src.RELAX_V):
+                m.d.comb += src_data.eq(relax.rd_data)
+            with m.Case(Src.UPD_G, Src.UPD_B):
+                m.d.comb += src_data.eq(upd.rd_data)
+            with m.Case(Src.REF_D, Src.REF_R):
+                m.d.comb += src_data.eq(ref.rd_data)
+
+        # Host parameter port: flat index -> Update G/B word.
+        pmap = []
+        lay = self.layout
+        for idx in range(self.n_params):
+            for l in range(1, top + 1):
+                w0, b0 = int(lay.w_off[l]), int(lay.b_off[l])
+                if w0 <= idx < w0 + n[l - 1] * n[l]:
+                    i, j = divmod(idx - w0, n[l])
+                    bank, addr = self._upd_w(l, i, j)
+                    pmap.append({"bias": 0, "bank": bank, "addr": addr})
+                elif b0 <= idx < b0 + n[l]:
+                    j = idx - b0
+                    pmap.append({"bias": 1, "bank": j % L, "addr": upd.v_base[l] + j // L})
+        m.submodules.pmap = pm = Memory(shape=data.StructLayout({"bias": 1, "bank": self.bank_bits,
+                                                                "addr": self.addr_bits}),
+                                        depth=self.n_params, init=pmap)
+        pm_w = pm.read_port(domain="comb")
+        pm_r = pm.read_port(domain="comb")
+        m.d.comb += [pm_w.addr.eq(self.param_addr), pm_r.addr.eq(self.param_raddr)]
+        with m.If(~busy):
+            m.d.comb += [upd.rd_mem.eq(pm_r.data.bias), upd.rd_bank.eq(pm_r.data.bank),
+                         upd.rd_addr.eq(pm_r.data.addr),
+                         flat["s0"][0].addr.eq(self.state_raddr)]
+        m.d.comb += [self.param_rdata.eq(upd.rd_data), self.state_rdata.eq(flat["s0"][0].data)]
+
+        # Seeds.
+        m.d.comb += [noise.seed_load.eq(self.seed_load & ~busy), noise.seed_lane.eq(self.seed_lane),
+                     noise.seed_data.eq(self.seed_data)]
+
+        # Destination writes (stage B), host parameter writes, VIN writes while streaming, M writes.
+        wr_valid = b_valid
+        vin_rom = Memory(shape=signed(c.vin_bits), depth=256, init=[int(v) for v in c.vin_table])
+        m.submodules.vin_rom = vin_rom
+        vin_r = vin_rom.read_port(domain="comb")
+        pix_idx = Signal(range(INPUT_PIXELS + 1))
+        streaming = Signal()
+        m.d.comb += vin_r.addr.eq(self.pix_data)
+        taken = streaming & self.pix_valid & proj.pix_ready
+        m.d.comb += [proj.pix_valid.eq(streaming & self.pix_valid), proj.pix_data.eq(self.pix_data),
+                     self.pix_ready.eq(streaming & proj.pix_ready)]
+        with m.If(taken):
+            m.d.sync += pix_idx.eq(pix_idx + 1)
+
+        # Update write port.
+        with m.If(~busy):
+            m.d.comb += [upd.wr_en.eq(self.param_we), upd.wr_mem.eq(Mux(pm_w.data.bias, UpdateMem.B, UpdateMem.G)),
+                         upd.wr_bank.eq(pm_w.data.bank), upd.wr_addr.eq(pm_w.data.addr),
+                         upd.wr_data.eq(self.param_wdata)]
+        with m.Elif(streaming):
+            m.d.comb += [upd.wr_en.eq(taken), upd.wr_mem.eq(UpdateMem.VIN), upd.wr_bank.eq(0),
+                         upd.wr_addr.eq(pix_idx), upd.wr_data.eq(vin_r.data)]
+        with m.Elif(measuring):
+            m.d.comb += [upd.wr_en.eq(meas.m_we), upd.wr_mem.eq(Mux(meas_second, UpdateMem.M2, UpdateMem.M1)),
+                         upd.wr_bank.eq(node_bank[meas.m_addr]), upd.wr_addr.eq(node_addr[meas.m_addr]),
+                         upd.wr_data.eq(meas.m_data)]
+        # Measure's V reads: the first phase from S1 or FREE, the second from Relax V.
+        meas_src_s1 = Signal()
+        meas_bank = Signal(self.bank_bits)
+        m.d.sync += meas_bank.eq(node_bank[meas.v_addr])
+        with m.If(measuring):
+            m.d.comb += [flat["s1"][0].addr.eq(meas.v_addr), flat["free"][0].addr.eq(meas.v_addr),
+                         relax.rd_bank.eq(meas_bank), relax.rd_addr.eq(node_addr[meas.v_addr])]
+        m.d.comb += meas.v_data.eq(Mux(meas_second, relax.rd_data,
+                                       Mux(meas_src_s1, flat["s1"][0].data, flat["free"][0].data)))
+
+        relax_mem = {Dst.RELAX_G: RelaxMem.G, Dst.RELAX_B: RelaxMem.B, Dst.RELAX_R: RelaxMem.R,
+                     Dst.RELAX_P: RelaxMem.P, Dst.RELAX_Y: RelaxMem.Y, Dst.RELAX_V: RelaxMem.V}
+        m.d.comb += [relax.wr_bank.eq(b_dbank), relax.wr_addr.eq(b_daddr), relax.wr_data.eq(src_data),
+                     ref.wr_bank.eq(b_dbank), ref.wr_addr.eq(b_daddr), ref.wr_data.eq(src_data),
+                     ref.wr_mem.eq(Mux(b_dst == Dst.REF_GM, RefreshMem.GM, RefreshMem.G)),
+                     proj.d_lane.eq(b_dbank), proj.d_addr.eq(b_daddr), proj.d_data.eq(src_data)]
+        for d, mem in relax_mem.items():
+            with m.If(b_dst == d):
+                m.d.comb += [relax.wr_mem.eq(mem), relax.wr_en.eq(wr_valid)]
+        m.d.comb += [ref.wr_en.eq(wr_valid & ((b_dst == Dst.REF_G) | (b_dst == Dst.REF_GM))),
+                     proj.d_we.eq(wr_valid & (b_dst == Dst.PROJ_D))]
+        for name, dsts in (("s0", (Dst.FREE_S0, Dst.S0)), ("free", (Dst.FREE, Dst.FREE_S0)), ("s1", (Dst.S1,))):
+            w = flat[name][1]
+            m.d.comb += [w.addr.eq(b_daddr), w.data.eq(src_data),
+                         w.en.eq(wr_valid & sum((b_dst == d for d in dsts), Const(0)).bool())]
+
+        # Prediction: argmax over the output nodes as they are copied out of Relax V.
+        best = Signal(signed(c.v_bits))
+        j_out = Signal(range(max(n[top], 2)))
+        m.d.comb += j_out.eq(b_daddr - self.out_off)
+        with m.If(wr_valid & ((b_dst == Dst.FREE) | (b_dst == Dst.FREE_S0)) & (b_daddr >= self.out_off)):
+            with m.If((b_daddr == self.out_off) | (src_data > best)):
+                m.d.sync += [best.eq(src_data), self.pred.eq(j_out)]
+
+        # Unit controls.
+        m.d.comb += [relax.nsweeps.eq(self.nsweeps), relax.order.eq(self.order),
+                     meas.sn.eq(self.sn), meas.samples.eq(self.samples),
+                     upd.k_w.eq(self.k_w), upd.k_b.eq(self.k_b)]
+        flags = self.recip_saturations
+        with m.If(ref.done):
+            m.d.sync += flags.eq(flags + ref.flags)
+
+        with m.If(busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        def copy(name: str, then: str) -> None:
+            """States `name` (start the segment) and the copy itself, then `then`."""
+            start, length = self.segments[name]
+            with m.State(f"C_{name}"):
+                m.d.sync += [pc.eq(start), end.eq(start + length), copying.eq(1)]
+                m.next = f"W_{name}"
+            with m.State(f"W_{name}"):
+                with m.If(pc < end):
+                    m.d.sync += pc.eq(pc + 1)
+                with m.Elif(~b_valid):
+                    m.d.sync += copying.eq(0)
+                    m.next = then
+
+        def run(name: str, unit, then: str, stmts=()) -> None:
+            with m.State(f"R_{name}"):
+                m.d.comb += unit.start.eq(1)
+                for s in stmts:
+                    m.d.comb += s
+                m.next = f"D_{name}"
+            with m.State(f"D_{name}"):
+                for s in stmts:
+                    m.d.comb += s
+                with m.If(unit.done):
+                    m.next = then
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [busy.eq(1), self.cycles.eq(0), label.eq(self.label), centered.eq(self.centered),
+                                 warm.eq(self.warm_start), pix_idx.eq(0), meas_second.eq(0)]
+                    with m.Switch(self.mode):
+                        with m.Case(CoreMode.TRAIN, CoreMode.INFER):
+                            m.d.sync += streaming.eq(1)
+                            m.next = "R_proj"
+                        with m.Case(CoreMode.LOAD):
+                            m.next = "C_sync_a"
+                        with m.Case(CoreMode.CLEAR):
+                            m.next = "C_clear_s0"
+                    mode = Signal(CoreMode)
+                    m.d.sync += mode.eq(self.mode)
+            with m.State("R_proj"):
+                m.d.comb += proj.start.eq(1)
+                m.next = "D_proj"
+            with m.State("D_proj"):
+                with m.If(proj.done):
+                    m.d.sync += streaming.eq(0)
+                    m.next = "C_py"
+            copy("py", "V0")
+            with m.State("V0"):
+                with m.If((mode == CoreMode.TRAIN) & warm):
+                    m.next = "C_v_from_s0"
+                with m.Else():
+                    m.next = "C_v_from_zero"
+            copy("v_from_s0", "R_free")
+            copy("v_from_zero", "R_free")
+            run("free", relax, "V1", [relax.sign.eq(0)])
+            with m.State("V1"):
+                with m.If(mode == CoreMode.TRAIN):
+                    m.next = "C_v_to_free_s0"
+                with m.Else():
+                    m.next = "C_v_to_free"
+            copy("v_to_free", "DONE")
+            copy("v_to_free_s0", "V2")
+            with m.State("V2"):
+                m.d.sync += self.hit.eq(self.pred == label)
+                with m.If(centered):
+                    m.next = "R_neg"
+                with m.Else():
+                    m.next = "R_pos"
+            run("neg", relax, "C_v_to_s1", [relax.sign.eq(-1)])
+            copy("v_to_s1", "C_v_from_free")
+            copy("v_from_free", "R_pos")
+            run("pos", relax, "R_m1", [relax.sign.eq(1)])
+            with m.State("R_m1"):
+                m.d.comb += meas.start.eq(1)
+                m.d.sync += [measuring.eq(1), meas_src_s1.eq(centered)]
+                m.next = "D_m1"
+            with m.State("D_m1"):
+                with m.If(meas.done):
+                    m.d.sync += meas_second.eq(1)
+                    m.d.comb += meas.start.eq(1)
+                    m.next = "D_m2"
+            with m.State("D_m2"):
+                with m.If(meas.done & ~meas.start):
+                    m.d.sync += [measuring.eq(0), meas_second.eq(0)]
+                    m.next = "R_upd"
+            run("upd", upd, "C_sync_a")
+            copy("sync_a", "R_ref")
+            run("ref", ref, "C_sync_b")
+            copy("sync_b", "DONE")
+            copy("clear_s0", "DONE")
+            with m.State("DONE"):
+                m.d.comb += self.done.eq(1)
+                m.d.sync += busy.eq(0)
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,151 @@
+# amaranth: UnusedElaboratable=no
+"""The EP core (hdl/core.py) against golden FixedEP.train / predict, sample by sample, in Amaranth's simulator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+
+from golden import config, datasets
+from golden.fixed_ep import FixedEP
+from hdl.core import CoreMode, EPCore
+from hdl.relax import SweepOrder
+
+MNIST = datasets.load("mnist-subset", progress=False)
+ORDERS = {"alternating": SweepOrder.ALTERNATING, "forward": SweepOrder.FORWARD, "backward": SweepOrder.BACKWARD}
+
+
+def model(hidden: list[int], **values: object) -> FixedEP:
+    """A fixed-point golden model of a 1568-hidden-10 network trained online."""
+    lrs = [0.05] * (len(hidden) + 1)
+    cfg = config.apply(config.preset("drn-xs"), {"precision": "fixed", "momentum": 0.0, "hidden": hidden,
+                                                 "batch_size": 1, "lr_weights": lrs, "lr_biases": lrs, **values},
+                       "test").validate()
+    return FixedEP(cfg)
+
+
+def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> dict:
+    """Load theta and seeds, LOAD, TRAIN on `train` (reading back theta, S0, pred, hit, cycles each time), INFER."""
+    c, cfg = ep.consts, ep.cfg
+    out: dict = {"train": [], "infer": []}
+    theta0 = [int(v) for v in ep.theta]
+    seeds = [int(s) for s in ep._state]
+    X, Y = MNIST.train_x, MNIST.train_y
+
+    async def command(ctx, mode: CoreMode, image=None, label: int = 0) -> None:
+        ctx.set(dut.mode, mode)
+        ctx.set(dut.label, label)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        k = 0
+        ctx.set(dut.pix_valid, image is not None)
+        for _ in range(1_000_000):
+            if image is not None and k < len(image):
+                ctx.set(dut.pix_data, int(image[k]))
+                if ctx.get(dut.pix_ready):
+                    k += 1
+            if ctx.get(dut.done):
+                break
+            await ctx.tick()
+        else:
+            raise AssertionError("no done")
+        ctx.set(dut.pix_valid, 0)
+        await ctx.tick()
+        assert not ctx.get(dut.busy)
+
+    async def bench(ctx) -> None:
+        ctx.set(dut.param_we, 1)
+        for a, v in enumerate(theta0):
+            ctx.set(dut.param_addr, a)
+            ctx.set(dut.param_wdata, v)
+            await ctx.tick()
+        ctx.set(dut.param_we, 0)
+        ctx.set(dut.seed_load, 1)
+        for q, s in enumerate(seeds):
+            ctx.set(dut.seed_lane, q)
+            ctx.set(dut.seed_data, s)
+            await ctx.tick()
+        ctx.set(dut.seed_load, 0)
+        ctx.set(dut.sn, c.sn)
+        ctx.set(dut.samples, cfg.samples)
+        for l in range(dut.top):
+            ctx.set(dut.k_w[l], int(ep._k_w[l + 1]))
+            ctx.set(dut.k_b[l], int(ep._k_b[l + 1]))
+        ctx.set(dut.order, ORDERS[cfg.order])
+        ctx.set(dut.centered, cfg.variant == "centered")
+        ctx.set(dut.warm_start, cfg.warm_start)
+        await command(ctx, CoreMode.LOAD)
+        out["load_cycles"] = ctx.get(dut.cycles)
+        ctx.set(dut.nsweeps, cfg.sweeps)
+        for t in train:
+            await command(ctx, CoreMode.TRAIN, X[t], int(Y[t]))
+            rec = {"pred": ctx.get(dut.pred), "hit": ctx.get(dut.hit), "cycles": ctx.get(dut.cycles),
+                   "flags": ctx.get(dut.recip_saturations)}
+            theta = []
+            for a in range(dut.n_params):
+                ctx.set(dut.param_raddr, a)
+                await ctx.tick()
+                theta.append(ctx.get(dut.param_rdata))
+            state = []
+            for a in range(dut.n_free):
+                ctx.set(dut.state_raddr, a)
+                await ctx.tick()
+                state.append(ctx.get(dut.state_rdata))
+            rec.update(theta=theta, state=state)
+            out["train"].append(rec)
+        ctx.set(dut.nsweeps, cfg.sweeps_eval)
+        for t in infer:
+            await command(ctx, CoreMode.INFER, X[t])
+            out["infer"].append((ctx.get(dut.pred), ctx.get(dut.cycles)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+@pytest.mark.parametrize("hidden,lanes,values,train,infer", [
+    ([4], 1, {}, [0, 1], [3]),
+    ([2, 4], 2, {"sigma": 0.05, "samples": 2}, [0, 1], [3]),
+    ([2], 1, {"sigma": 0.1, "samples": 1, "variant": "positive", "order": "forward"}, [5, 6], [7]),
+])
+def test_core_matches_golden(hidden: list[int], lanes: int, values: dict, train: list[int], infer: list[int]) -> None:
+    ep = model(hidden, **values)
+    c, lay, cfg = ep.consts, ep.layout, ep.cfg
+    assert (c.sn > 0) == (cfg.sigma > 0)
+    ep.begin_epoch(0)
+    theta0 = [int(v) for v in ep.theta]
+    dut = EPCore(cfg, lanes)
+    got = run_core(dut, ep, train, infer)
+    X, Y = MNIST.train_x, MNIST.train_y
+    top = lay.top
+    o = int(lay.n_off[top])
+    for t, rec in zip(train, got["train"], strict=True):
+        hits = ep.train(X, Y, np.array([t]))
+        free = ep._S0[0]
+        assert rec["state"] == [int(v) for v in free], t
+        assert rec["pred"] == int(np.argmax(free[o:o + int(lay.sizes[top])])), t
+        assert rec["hit"] == hits, t
+        assert rec["theta"] == [int(v) for v in ep.theta], t
+        assert rec["flags"] == int(ep.flags[0]), t
+        nonzero = int(np.count_nonzero(c.vin_table[X[t]]))
+        assert rec["cycles"] == dut.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples,
+                                                 cfg.variant == "centered"), t
+    assert got["train"][-1]["theta"] != theta0  # the samples changed the parameters
+    want = ep.predict(X[infer])
+    for t, (pred, cycles), w in zip(infer, got["infer"], want, strict=True):
+        assert pred == int(w), t
+        assert cycles == dut.infer_cycles(int(np.count_nonzero(c.vin_table[X[t]])), cfg.sweeps_eval)
+    assert got["load_cycles"] == dut.load_cycles()
+
+
+def test_core_converts_to_verilog() -> None:
+    dut = EPCore(model([2, 4]).cfg, 2)
+    text = verilog.convert(dut, name="ep_core", emit_src=False)
+    assert "module ep_core" in text
+    for port in ("start", "mode", "done", "pix_data", "param_rdata", "seed_data", "cycles"):
+        assert port in text
