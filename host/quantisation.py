@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -118,10 +119,16 @@ def update_cosine(cfg: Config, data: Dataset, batches: int = 4, size: int = COSI
     return float(np.mean(sims))
 
 
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, data_dir: str | None) -> Dataset:
+    """A worker process's dataset, read once for all the points it runs (the arrays are read-only)."""
+    return load_dataset(name, data_dir, progress=False)
+
+
 def _run_point(base: Config, point: Point, float_acc: float) -> dict:
     start = time.perf_counter()
     cfg = point_config(base, point)
-    data = load_dataset(cfg.dataset, cfg.data_dir, progress=False)
+    data = _dataset(cfg.dataset, cfg.data_dir)
     test_acc, train_acc, model = train_accuracy(cfg, data)
     return {"rounding": point.rounding, "sigma": point.sigma, "v_frac": point.v_frac, "v_bits": cfg.fixed.v_bits,
             "g_frac": point.g_frac, "g_bits": cfg.fixed.g_bits, "test_accuracy": test_acc,
@@ -132,7 +139,7 @@ def _run_point(base: Config, point: Point, float_acc: float) -> dict:
 
 def _float_reference(base: Config, sigma: float) -> float:
     cfg = dataclasses.replace(base, precision="float", dtype="float64", sigma=sigma)
-    return train_accuracy(cfg, load_dataset(cfg.dataset, cfg.data_dir, progress=False))[0]
+    return train_accuracy(cfg, _dataset(cfg.dataset, cfg.data_dir))[0]
 
 
 def narrowest(rows: list[dict]) -> list[dict]:
