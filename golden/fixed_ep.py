@@ -3,10 +3,13 @@
 Codes are int64. Parameters share the float model's flat layout (network.Layout): conductance
 codes (unsigned, F_g) and bias codes (signed, F_v + F_g). Samples run one at a time, as the
 hardware runs them; the updates of a batch are summed exactly and applied at its end.
-Section numbers below refer to docs/fixed-point.md.
+Section numbers below refer to docs/fixed-point.md. A training run can record a `Trace` of every
+relaxation iterate, measurement and parameter update, which `host verify` compares with the RTL.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
@@ -75,11 +78,15 @@ def project(vin: np.ndarray, D: np.ndarray, P: np.ndarray, acc_bits: int) -> Non
 @nb.njit(cache=True)
 def relax(theta: np.ndarray, lay: tuple, WT: np.ndarray, recip: np.ndarray, recip_out: np.ndarray,
           P: np.ndarray, V: np.ndarray, acc: np.ndarray, y: np.ndarray, sign: int, beta_c: int,
-          order: np.ndarray, nsweeps: int, shift: int, mode: int, vbits: int, abits: int) -> None:
-    """Section 4: `nsweeps` sweeps of exact layer updates of one sample's state V (flat, n_off layout)."""
+          order: np.ndarray, nsweeps: int, shift: int, mode: int, vbits: int, abits: int,
+          trace: np.ndarray | None = None) -> None:
+    """Section 4: `nsweeps` sweeps of exact layer updates of one sample's state V (flat, n_off layout).
+
+    With `trace` (nsweeps x n_free), trace[sweep, n_off[l]:] receives layer l's new states after its update.
+    """
     sizes, w_off, b_off, n_off = lay
     top = sizes.size - 1
-    for _ in range(nsweeps):
+    for sweep in range(nsweeps):
         for l in order:
             n, o = sizes[l], n_off[l]
             a = acc[:n]
@@ -117,6 +124,8 @@ def relax(theta: np.ndarray, lay: tuple, WT: np.ndarray, recip: np.ndarray, reci
                 for j in range(n):
                     t = a[j] + b[j] + (sign * beta_c if y[j] else 0)
                     V[o + j] = sat(mul_round(sat(t, abits), recip_out[sign + 1, j], shift, mode, 0), vbits)
+            if trace is not None:
+                trace[sweep, o:o + n] = V[o:o + n]
 
 
 @nb.njit(cache=True)
@@ -260,14 +269,17 @@ def train_samples(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, 
                   state: np.ndarray, k_w: np.ndarray, s_w: np.ndarray, k_b: np.ndarray, s_b: np.ndarray,
                   fmt: tuple, flags: np.ndarray, S0: np.ndarray, S1: np.ndarray, S2: np.ndarray,
                   M1: np.ndarray, M2: np.ndarray, P: np.ndarray, acc: np.ndarray, vin: np.ndarray,
-                  y: np.ndarray, GX: np.ndarray, colA: np.ndarray, A: np.ndarray, Q: np.ndarray) -> int:
+                  y: np.ndarray, GX: np.ndarray, colA: np.ndarray, A: np.ndarray, Q: np.ndarray,
+                  trace: tuple) -> int:
     """Train on samples `idx` one at a time, applying the summed update after every `batch` of them.
 
     fmt = (Fv, Fg, Fr, Fs, v_bits, acc_bits, recip_bits, upd_bits, g_bits, b_bits, round_v,
     round_noise, round_update). Returns the free-phase hits; flags[0] counts saturated reciprocals.
+    trace = (iterates, measured, theta) of Trace's shapes for idx.size samples, or with 0 samples (off).
     """
     Fv, Fg, Fr, Fs, vbits, abits, rbits, ubits, gbits, bbits, rv, rn, ru = fmt
     shift = Fg + Fr  # FixedConstants.shift_v
+    t_iter, t_meas, t_theta = trace
     hits = 0
     count = 0
     for t in range(idx.size):
@@ -279,16 +291,19 @@ def train_samples(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, 
         free = S0[count]  # warm start: the free state of this batch position in the previous batch
         if not warm:
             free[:] = 0
-        relax(theta, lay, WT, recip, recip_out, P, free, acc, y, 0, beta_c, order, nsweeps, shift, rv, vbits, abits)
+        relax(theta, lay, WT, recip, recip_out, P, free, acc, y, 0, beta_c, order, nsweeps, shift, rv, vbits, abits,
+              _phase_trace(t_iter, t, 0))
         hits += _argmax_out(free, lay) == label
         if centered:
             S1[:] = free
-            relax(theta, lay, WT, recip, recip_out, P, S1, acc, y, -1, beta_c, order, nsweeps, shift, rv, vbits, abits)
+            relax(theta, lay, WT, recip, recip_out, P, S1, acc, y, -1, beta_c, order, nsweeps, shift, rv, vbits, abits,
+                  _phase_trace(t_iter, t, 1))
             first = S1
         else:
             first = free
         S2[:] = free
-        relax(theta, lay, WT, recip, recip_out, P, S2, acc, y, 1, beta_c, order, nsweeps, shift, rv, vbits, abits)
+        relax(theta, lay, WT, recip, recip_out, P, S2, acc, y, 1, beta_c, order, nsweeps, shift, rv, vbits, abits,
+              _phase_trace(t_iter, t, 2))
         measure(first, M1, lay, lanes, state, sn, N, Fs, rn, vbits)
         measure(S2, M2, lay, lanes, state, sn, N, Fs, rn, vbits)
         accumulate(vin, lay, M1, M2, GX, colA, A, Q)
@@ -297,7 +312,17 @@ def train_samples(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, 
             apply_update(theta, lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, ru, state, lanes, ubits, gbits, bbits)
             flags[0] += refresh(theta, lay, WT, D, den, recip, recip_out, beta_g, shift, rbits, centered)
             count = 0
+        if t_meas.shape[0] > 0:
+            t_meas[t, 0] = M1
+            t_meas[t, 1] = M2
+            t_theta[t] = theta
     return hits
+
+
+@nb.njit(cache=True)
+def _phase_trace(iterates: np.ndarray, t: int, phase: int):
+    """Sample t's iterates of one phase (nsweeps x n_free), or None when the run records no trace."""
+    return iterates[t, phase] if iterates.shape[0] > 0 else None
 
 
 @nb.njit(cache=True)
@@ -314,6 +339,28 @@ def predict(theta: np.ndarray, lay: tuple, WT: np.ndarray, D: np.ndarray, recip:
         S[:] = 0
         relax(theta, lay, WT, recip, recip_out, P, S, acc, y, 0, 0, order, nsweeps, Fg + Fr, rv, vbits, abits)
         out[t] = _argmax_out(S, lay)
+
+
+@dataclass
+class Trace:
+    """What a training run computed, per sample t (for `host verify`): phase 0 free, 1 -beta, 2 +beta.
+
+    iterates[t, phase, sweep, n_off[l] + j]: node j of layer l after its update in that sweep (the
+    -beta rows stay 0 in the positive variant); measured[t, 0 / 1]: M1 / M2, the measured voltages
+    of the update; theta[t]: the parameter codes after sample t (updated when its batch ends).
+    """
+
+    iterates: np.ndarray
+    measured: np.ndarray
+    theta: np.ndarray
+
+    @classmethod
+    def empty(cls, samples: int, nsweeps: int, layout: Layout) -> Trace:
+        """A zeroed trace for `samples` training samples (0: the kernels record nothing)."""
+        nf = layout.n_free if samples else 0
+        return cls(np.zeros((samples, 3, nsweeps if samples else 0, nf), np.int64),
+                   np.zeros((samples, 2, nf), np.int64),
+                   np.zeros((samples, layout.n_params if samples else 0), np.int64))
 
 
 class FixedEP:
@@ -348,6 +395,7 @@ class FixedEP:
         self._A = np.zeros(lay.n_params, i64)
         self._Q = np.zeros(nf, i64)
         self.flags = np.zeros(1, i64)
+        self._no_trace = Trace.empty(0, 0, lay)
         self.refresh()
         self.begin_epoch(0)
 
@@ -367,16 +415,22 @@ class FixedEP:
         self._state = seed_lanes(self.cfg.seed, epoch, self.consts.lanes)
         self._S0[:] = 0
 
-    def train(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> int:
-        """One sample at a time over `idx`, an update per batch (and for a final partial one); returns free-phase hits."""
+    def train(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray, trace: Trace | None = None) -> int:
+        """One sample at a time over `idx`, an update per batch (and for a final partial one); returns free-phase hits.
+
+        `trace` (Trace.empty(len(idx), cfg.sweeps, layout)) receives what every sample computed.
+        """
         c, cfg = self.consts, self.cfg
+        t = trace if trace is not None else self._no_trace
+        if trace is not None and trace.iterates.shape != (len(idx), 3, cfg.sweeps, self.layout.n_free):
+            raise ValueError(f"trace of shape {trace.iterates.shape} for {len(idx)} samples of {cfg.sweeps} sweeps")
         return train_samples(
             self.theta, self._lay, self._WT, self._D, self._den, self._recip, self._recip_out, X, labels,
             np.ascontiguousarray(idx, np.int64), cfg.batch_size, c.vin_table, self.order, cfg.sweeps,
             cfg.variant == "centered", cfg.warm_start, c.beta_g, c.beta_c, c.sn, cfg.samples, c.lanes,
             self._state, self._k_w, self._s_w, self._k_b, self._s_b, self.fmt, self.flags,
             self._S0, self._S1, self._S2, self._M1, self._M2, self._P, self._acc, self._vin, self._y,
-            self._GX, self._colA, self._A, self._Q)
+            self._GX, self._colA, self._A, self._Q, (t.iterates, t.measured, t.theta))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class of every image in X (free phase from rest, `sweeps_eval` sweeps)."""

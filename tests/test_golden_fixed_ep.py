@@ -109,3 +109,35 @@ def test_saturated_reciprocals_are_counted(subset):
     cfg = dataclasses.replace(xs(), hidden=[4], lr_weights=[0.006, 0.006], lr_biases=[0.006, 0.006])
     m = FixedEP(cfg.validate())  # outputs of 4 hidden nodes have a total conductance far below beta = 1
     assert m.flags[0] > 0
+
+
+@pytest.mark.parametrize("values", [
+    {"sigma": 0.0, "variant": "centered", "order": "alternating"},
+    {"sigma": 0.05, "samples": 3, "variant": "positive", "order": "backward", "batch_size": 2},
+])
+def test_trace_records_the_run_without_changing_it(subset, values):
+    """A traced run computes what the untraced one does; its iterates, measurements and parameters are
+    those the run went through (the last free iterate is the warm-start state, sigma 0 measures exactly)."""
+    from golden.fixed_ep import Trace
+
+    cfg = xs(hidden=[4, 6], lr_weights=[0.05] * 3, lr_biases=[0.05] * 3, **{"batch_size": 1, **values})
+    traced, plain = FixedEP(cfg), FixedEP(cfg)
+    idx = np.arange(5)
+    trace = Trace.empty(len(idx), cfg.sweeps, traced.layout)
+    assert traced.train(subset.train_x, subset.train_y, idx, trace) == plain.train(subset.train_x, subset.train_y, idx)
+    assert np.array_equal(traced.theta, plain.theta) and np.array_equal(traced._state, plain._state)
+    assert np.array_equal(trace.theta[-1], plain.theta)
+    assert not np.array_equal(trace.theta[0], trace.theta[-1])
+    last = (len(idx) - 1) % cfg.batch_size
+    assert np.array_equal(trace.iterates[-1, 0, -1], plain._S0[last])
+    centered = cfg.variant == "centered"
+    assert trace.iterates[:, 1].any() == centered
+    first = trace.iterates[:, 1 if centered else 0, -1]
+    if cfg.sigma == 0:
+        assert np.array_equal(trace.measured[:, 0], first)
+        assert np.array_equal(trace.measured[:, 1], trace.iterates[:, 2, -1])
+    else:
+        assert not np.array_equal(trace.measured[:, 0], first)
+        assert np.abs(trace.measured[:, 0] - first).max() < 2 ** plain.consts.Fv  # noise below 1 V
+    with pytest.raises(ValueError, match="trace of shape"):
+        traced.train(subset.train_x, subset.train_y, idx[:2], trace)
