@@ -30,6 +30,13 @@ class CoreMode(enum.Enum, shape=2):
     CLEAR = 3   # warm-start state to 0 (golden begin_epoch)
 
 
+class TraceKind(enum.Enum, shape=1):
+    """What a trace entry reports (EPCore's trace port)."""
+
+    ITERATE = 0  # the RelaxEngine wrote the new values of one group of nodes of one layer
+    MEASURE = 1  # Measure wrote one measured node
+
+
 class Src(enum.Enum, shape=4):
     """Where a copy word is read (every source answers one cycle after its address)."""
 
@@ -88,16 +95,33 @@ class EPCore(wiring.Component):
     lanes; update; `sync_a`; refresh; `sync_b`. INFER: pixels, `py`, V <- 0, free phase, V -> FREE,
     prediction. LOAD: `sync_a`, refresh, `sync_b`. CLEAR: S0 <- 0.
 
-    Constants of the build (the units take them as constants): beta_g, beta_c (from `consts`), the
-    learning-rate shifts s_w, s_b (from lr_codes(cfg, consts, 0)), refresh's centered flag count
-    (cfg.variant), max_samples. Run-time settings (sampled at `start`, held by the host while busy):
-    sn, samples (N), k_w, k_b, nsweeps, order, centered, warm_start, label.
+    Constants of the build (the units take them as constants): the learning-rate shifts s_w, s_b
+    (from lr_codes(cfg, consts, 0)), refresh's centered flag count (cfg.variant), max_samples.
+    Run-time settings (sampled at `start`, held by the host while busy): beta_g (beta as a
+    conductance code, F_g fraction bits; the RelaxEngine gets beta_c = beta_g << F_v), sn, samples
+    (N), k_w, k_b, nsweeps, order, centered, warm_start, label.
+
+    Trace (golden-vs-RTL verification): in every cycle with `trace_valid` the core reports one entry,
+    in the order the hardware writes the values:
+
+    - trace_kind ITERATE: the RelaxEngine wrote the new states of one group of nodes of one layer,
+      all lanes of the group in the same cycle (one entry per group): trace_phase 0 free (TRAIN or
+      INFER), 1 the -beta phase, 2 the +beta phase; trace_sweep the sweep 0..nsweeps-1 within the
+      phase; trace_layer l (1..top); trace_index the group g (nodes j = g P + p for lane p);
+      trace_mask the lanes with j < n_l; trace_data[p] the new code of node j.
+    - trace_kind MEASURE: Measure wrote one measured node: trace_phase 0 for the first measurement
+      (M1: the -beta state when centered, else the free state), 1 for the second (M2, the +beta
+      state); trace_sweep 0; trace_layer the node's layer; trace_index the flat free-node index
+      (golden n_off order); trace_mask 1; trace_data[0] the measured code (the other elements 0).
+
+    `trace_entries_per_train` gives the number of entries of a TRAIN sample.
 
     Ports
     -----
     start, mode : In ; busy, done (1-cycle pulse), cycles (of the last command), pred, hit : Out
     pix_valid, pix_data : In ; pix_ready : Out -- the 784 pixels of a TRAIN/INFER sample
-    label, sn, samples, k_w, k_b, nsweeps, order, centered, warm_start : In
+    label, beta_g, sn, samples, k_w, k_b, nsweeps, order, centered, warm_start : In
+    trace_valid, trace_kind, trace_phase, trace_sweep, trace_layer, trace_index, trace_mask, trace_data : Out
     param_we, param_addr, param_wdata : In -- a parameter code at golden's flat Layout index (idle only;
         run LOAD afterwards); param_raddr : In ; param_rdata : Out (next cycle, idle only)
     seed_load, seed_lane, seed_data : In -- NoiseLanes' seed port (idle only)
@@ -141,7 +165,7 @@ class EPCore(wiring.Component):
             "start": In(1), "mode": In(CoreMode), "busy": Out(1), "done": Out(1),
             "cycles": Out(unsigned(CYCLE_BITS)), "pred": Out(range(max(n[top], 2))), "hit": Out(1),
             "pix_valid": In(1), "pix_data": In(unsigned(8)), "pix_ready": Out(1),
-            "label": In(range(max(n[top], 2))), "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
+            "label": In(range(max(n[top], 2))), "beta_g": In(unsigned(c.g_bits)), "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
             "samples": In(range(max_samples + 1)), "k_w": In(k_shape), "k_b": In(k_shape),
             "nsweeps": In(unsigned(8)), "order": In(SweepOrder), "centered": In(1), "warm_start": In(1),
             "param_we": In(1), "param_addr": In(range(self.n_params)), "param_wdata": In(signed(self.data_bits)),
@@ -149,6 +173,9 @@ class EPCore(wiring.Component):
             "seed_load": In(1), "seed_lane": In(range(c.lanes + 1)), "seed_data": In(32),
             "state_raddr": In(range(self.n_free)), "state_rdata": Out(signed(c.v_bits)),
             "recip_saturations": Out(unsigned(CYCLE_BITS)),
+            "trace_valid": Out(1), "trace_kind": Out(TraceKind), "trace_phase": Out(2), "trace_sweep": Out(8),
+            "trace_layer": Out(range(top + 1)), "trace_index": Out(range(max(self.n_free, max(self.relax.groups)) + 1)),
+            "trace_mask": Out(L), "trace_data": Out(data.ArrayLayout(signed(c.v_bits), L)),
         })
 
     # ---- layouts and copy programs -----------------------------------------------------------
@@ -238,6 +265,11 @@ class EPCore(wiring.Component):
         # + 2 decision states and done
         return (self.project.expected_cycles(nonzero) + 2 + self.copy_cycles("py") + self.copy_cycles("v_from_zero")
                 + self.relax.cycle_count(nsweeps) + 1 + self.copy_cycles("v_to_free") + 3)
+
+    def trace_entries_per_train(self, nsweeps: int, centered: bool) -> int:
+        """Trace entries of one TRAIN sample: an ITERATE per group per layer update, a MEASURE per free node twice."""
+        phases = 3 if centered else 2
+        return phases * nsweeps * sum(self.relax.groups[1:]) + 2 * self.n_free
 
     # ---- gateware ------------------------------------------------------------------------------
 
@@ -415,6 +447,7 @@ class EPCore(wiring.Component):
 
         # Unit controls.
         m.d.comb += [relax.nsweeps.eq(self.nsweeps), relax.order.eq(self.order),
+                     relax.beta_c.eq(self.beta_g << c.Fv), ref.beta_g.eq(self.beta_g),
                      meas.sn.eq(self.sn), meas.samples.eq(self.samples),
                      upd.k_w.eq(self.k_w), upd.k_b.eq(self.k_b)]
         flags = self.recip_saturations
@@ -423,6 +456,21 @@ class EPCore(wiring.Component):
 
         with m.If(busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        # Trace: the RelaxEngine's group write-backs and Measure's writes (never in the same cycle).
+        relax_phase = Signal(2)
+        node_layer = Array(Const(max(k for k in range(1, top + 1) if int(self.layout.n_off[k]) <= v), range(top + 1))
+                           for v in range(self.n_free))
+        with m.If(relax.wb_valid):
+            m.d.comb += [self.trace_valid.eq(1), self.trace_kind.eq(TraceKind.ITERATE),
+                         self.trace_phase.eq(relax_phase), self.trace_sweep.eq(relax.wb_sweep),
+                         self.trace_layer.eq(relax.wb_layer), self.trace_index.eq(relax.wb_group),
+                         self.trace_mask.eq(relax.wb_mask), self.trace_data.eq(relax.wb_data)]
+        with m.Elif(measuring & meas.m_we):
+            m.d.comb += [self.trace_valid.eq(1), self.trace_kind.eq(TraceKind.MEASURE),
+                         self.trace_phase.eq(meas_second), self.trace_layer.eq(node_layer[meas.m_addr]),
+                         self.trace_index.eq(meas.m_addr), self.trace_mask.eq(1),
+                         self.trace_data[0].eq(meas.m_data)]
 
         def copy(name: str, then: str) -> None:
             """States `name` (start the segment) and the copy itself, then `then`."""
@@ -479,7 +527,7 @@ class EPCore(wiring.Component):
                     m.next = "C_v_from_zero"
             copy("v_from_s0", "R_free")
             copy("v_from_zero", "R_free")
-            run("free", relax, "V1", [relax.sign.eq(0)])
+            run("free", relax, "V1", [relax.sign.eq(0), relax_phase.eq(0)])
             with m.State("V1"):
                 with m.If(mode == CoreMode.TRAIN):
                     m.next = "C_v_to_free_s0"
@@ -493,10 +541,10 @@ class EPCore(wiring.Component):
                     m.next = "R_neg"
                 with m.Else():
                     m.next = "R_pos"
-            run("neg", relax, "C_v_to_s1", [relax.sign.eq(-1)])
+            run("neg", relax, "C_v_to_s1", [relax.sign.eq(-1), relax_phase.eq(1)])
             copy("v_to_s1", "C_v_from_free")
             copy("v_from_free", "R_pos")
-            run("pos", relax, "R_m1", [relax.sign.eq(1)])
+            run("pos", relax, "R_m1", [relax.sign.eq(1), relax_phase.eq(2)])
             with m.State("R_m1"):
                 m.d.comb += meas.start.eq(1)
                 m.d.sync += [measuring.eq(1), meas_src_s1.eq(centered)]

@@ -66,7 +66,9 @@ class RefreshEngine(wiring.Component):
     Ports
     -----
     start : In(1)
-        Accepted when idle.
+        Accepted when idle; `beta_g` is sampled in the same cycle.
+    beta_g : In(unsigned(g_bits))
+        beta as a conductance code (F_g fraction bits).
     busy : Out(1)
         From the cycle after an accepted start through the `done` cycle; the host ports write
         nothing and `rd_*` does not read while it is high.
@@ -120,7 +122,7 @@ class RefreshEngine(wiring.Component):
         self.jobs = self.hidden_depth + 3 * self.groups[top]
         fan = max((n[l - 1] + (n[l + 1] if l < top else 0)) for l in range(1, top + 1))
         self.den_bits = consts.g_bits + fan.bit_length()
-        self.d_bits = max(self.den_bits, consts.beta_g.bit_length()) + 2  # den + s beta_g, signed
+        self.d_bits = max(self.den_bits, consts.g_bits) + 2  # den + s beta_g for any beta_g code, signed
         self.steps = min(consts.recip_bits, consts.shift_v + 1)  # Reciprocal's
         self.latency = self.steps + 1
         self.g_banks = [MemoryData(shape=unsigned(consts.g_bits), depth=self.g_depth, init=[]) for _ in range(L)]
@@ -135,7 +137,7 @@ class RefreshEngine(wiring.Component):
         addr_bits = max(max(self.g_depth, self.d_depth, self.r_depth) - 1, 1).bit_length()
         rd_bits = max(consts.g_bits + 1, self.den_bits, consts.recip_bits) + 1
         super().__init__({
-            "start": In(1), "busy": Out(1), "done": Out(1),
+            "start": In(1), "beta_g": In(unsigned(consts.g_bits)), "busy": Out(1), "done": Out(1),
             "cycles": Out(unsigned(CYCLE_BITS)), "flags": Out(unsigned(CYCLE_BITS)),
             "wr_en": In(1), "wr_mem": In(RefreshMem), "wr_bank": In(unsigned(bank_bits)),
             "wr_addr": In(unsigned(addr_bits)), "wr_data": In(unsigned(consts.g_bits)),
@@ -255,10 +257,11 @@ class RefreshEngine(wiring.Component):
         d_act = Signal(L)
         m.d.comb += d_act.eq(Cat(*[(dg << lg) + p < d_nodes for p in range(L)]))
 
+        beta = Signal.like(self.beta_g)
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [self.busy.eq(1), self.cycles.eq(0), self.flags.eq(0),
+                    m.d.sync += [self.busy.eq(1), self.cycles.eq(0), self.flags.eq(0), beta.eq(self.beta_g),
                                  sl.eq(1), sg.eq(0), si.eq(0), addr.eq(0), d_addr.eq(0),
                                  job.eq(0), dl.eq(1), dg.eq(0), ds.eq(0), tick.eq(0), pend.eq(0)]
                     m.next = "SUM"
@@ -315,7 +318,6 @@ class RefreshEngine(wiring.Component):
         dividing = fsm.ongoing("PREP") | fsm.ongoing("DIV")
 
         # Denominators: total from below + from above (none for the output) + s beta_g at the output.
-        beta = c.beta_g
         offset = Mux(d_top, Mux(ds == 0, -beta, Mux(ds == 1, 0, beta)), 0)
         for p, u in enumerate(units):
             m.d.comb += u.d.eq(lo_r[p].data + Mux(d_top, 0, hi_r[p].data) + offset)

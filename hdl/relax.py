@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import enum, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -49,10 +49,12 @@ class RelaxEngine(wiring.Component):
     cycle, the T = n_{l-1} + n_{l+1} terms g * V (the conductances to the layer below, none for
     layer 1 whose sum starts from P_j, then those to the layer above, none for the output layer),
     each lane reading its own conductance bank and all lanes the same broadcast neighbour state.
-    The exact sum then goes through one `NodeUpdate` per lane (bias, nudge s * beta_c * y_j at the
-    output, saturation, * r_j, rounding, saturation, diode clamp). A layer reads only its neighbour
-    layers, so new states are written as soon as they come out; the pipeline drains before the next
-    layer starts.
+    The nudge s * beta_c * y_j of an output node starts its exact sum (beta_c is a run-time input of
+    up to g_bits + F_v bits, too wide for NodeUpdate's acc_bits nudge port; the sum is exact, so
+    adding it there is the same). The exact sum then goes through one `NodeUpdate` per lane (bias,
+    saturation, * r_j, rounding, saturation, diode clamp). A layer reads only its neighbour layers,
+    so new states are written as soon as they come out; the pipeline drains before the next layer
+    starts. All lanes of a group write their new states in the same cycle, shown on `wb_*`.
 
     Memories (one per quantity, bank p holds lane p's words; loaded through `wr_*` while idle):
     G rows of T conductance codes per group, B biases, R reciprocals (hidden nodes, then three
@@ -63,9 +65,11 @@ class RelaxEngine(wiring.Component):
     Ports
     -----
     start : In(1)
-        Accepted when idle; `sign`, `nsweeps` and `order` are sampled in the same cycle.
+        Accepted when idle; `sign`, `beta_c`, `nsweeps` and `order` are sampled in the same cycle.
     sign : In(signed(2))
         Nudging sign -1, 0, +1 (picks the output reciprocals and the nudge).
+    beta_c : In(unsigned(g_bits + F_v))
+        beta as a current code (F_v + F_g fraction bits): beta_g << F_v for any conductance code beta_g.
     nsweeps : In(unsigned(sweep_bits))
     order : In(SweepOrder)
     busy : Out(1)
@@ -79,6 +83,9 @@ class RelaxEngine(wiring.Component):
         Host write of one word into memory `wr_mem`, bank `wr_bank`, address `wr_addr`.
     rd_bank, rd_addr : In ; rd_data : Out(signed(v_bits))
         Host read of the V memory, data in the next cycle (while idle).
+    wb_valid, wb_layer, wb_group, wb_sweep, wb_mask, wb_data : Out
+        The V write-back of one group: in a cycle with wb_valid, node j = wb_group * P + p of layer
+        wb_layer gets wb_data[p] for the lanes p in wb_mask (j < n_l), in sweep wb_sweep of the run.
 
     Cycles: a layer update takes 1 + G_l * T_l + drain cycles, drain = 3 + NodeUpdate latency = 8;
     a run takes nsweeps * sum_l (1 + G_l T_l + drain) + 1 (`cycle_count`).
@@ -112,18 +119,24 @@ class RelaxEngine(wiring.Component):
                       RelaxMem.R: unsigned(fmt.recip_bits), RelaxMem.P: signed(fmt.acc_bits),
                       RelaxMem.Y: unsigned(1), RelaxMem.V: signed(fmt.v_bits)}
         prod_bits = fmt.g_bits + fmt.v_bits + 1
-        self.sum_bits = max(prod_bits + max(self.terms).bit_length(), fmt.acc_bits) + 1
+        self.beta_bits = fmt.g_bits + fmt.Fv  # beta_c of the largest beta_g code
+        self.init_bits = max(fmt.acc_bits, self.beta_bits + 1)  # P_j or +-beta_c
+        self.sum_bits = max(prod_bits + max(self.terms).bit_length(), self.init_bits) + 1
         self.node_latency = 1 + MulRound.latency + 1  # NodeUpdate's
         self.drain = 3 + self.node_latency
         data_bits = max(fmt.g_bits, fmt.b_bits, fmt.recip_bits, fmt.acc_bits, fmt.v_bits) + 1
         addr_bits = max(max(self.depth.values()) - 1, 1).bit_length()
         super().__init__({
-            "start": In(1), "sign": In(signed(2)), "nsweeps": In(unsigned(sweep_bits)), "order": In(SweepOrder),
+            "start": In(1), "sign": In(signed(2)), "beta_c": In(unsigned(self.beta_bits)),
+            "nsweeps": In(unsigned(sweep_bits)), "order": In(SweepOrder),
             "busy": Out(1), "done": Out(1), "cycles": Out(unsigned(32)),
             "wr_en": In(1), "wr_mem": In(RelaxMem), "wr_bank": In(unsigned(max(self.log_lanes, 1))),
             "wr_addr": In(unsigned(addr_bits)), "wr_data": In(signed(data_bits)),
             "rd_bank": In(unsigned(max(self.log_lanes, 1))), "rd_addr": In(unsigned(addr_bits)),
             "rd_data": Out(signed(fmt.v_bits)),
+            "wb_valid": Out(1), "wb_layer": Out(range(self.top + 1)),
+            "wb_group": Out(range(max(self.groups) + 1)), "wb_sweep": Out(unsigned(sweep_bits)),
+            "wb_mask": Out(lanes), "wb_data": Out(data.ArrayLayout(signed(fmt.v_bits), lanes)),
         })
 
     # ---- host side: memory images and the cycle formula -------------------------------------
@@ -204,6 +217,7 @@ class RelaxEngine(wiring.Component):
 
         # Run state.
         sign = Signal(signed(2))
+        beta_c = Signal.like(self.beta_c)
         nsweeps = Signal.like(self.nsweeps)
         order = Signal(SweepOrder)
         sweep = Signal.like(self.nsweeps)
@@ -220,6 +234,7 @@ class RelaxEngine(wiring.Component):
         v_self = Signal(range(self.v_depth + 1))
         is_top = Signal()
         is_first = Signal()
+        layer = Signal(range(top + 1))
         # Issue counters.
         g = Signal(range(max(self.groups) + 1))
         t = Signal(range(max(self.terms) + 1))
@@ -237,7 +252,7 @@ class RelaxEngine(wiring.Component):
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [sign.eq(self.sign), nsweeps.eq(self.nsweeps), order.eq(self.order),
+                    m.d.sync += [sign.eq(self.sign), beta_c.eq(self.beta_c), nsweeps.eq(self.nsweeps), order.eq(self.order),
                                  sweep.eq(0), step.eq(0), self.cycles.eq(0), self.busy.eq(1)]
                     with m.If(self.nsweeps == 0):
                         m.next = "DONE"
@@ -254,6 +269,7 @@ class RelaxEngine(wiring.Component):
                                          v_lo.eq(self.v_base[l - 1] if l > 1 else 0),
                                          v_hi.eq(self.v_base[l + 1] if l < top else 0),
                                          v_self.eq(self.v_base[l]), is_top.eq(l == top), is_first.eq(l == 1),
+                                         layer.eq(l),
                                          upper.eq(lo == 0), g_addr.eq(self.g_base[l])]
                 m.d.sync += [g.eq(0), t.eq(0), i.eq(0)]
                 m.next = "RUN"
@@ -321,47 +337,52 @@ class RelaxEngine(wiring.Component):
             with m.Else():
                 m.d.sync += kind1[p].eq(NodeKind.INHIBITORY)
         v1 = Array(port.data for port in rd[RelaxMem.V])[vsel1] if L > 1 else rd[RelaxMem.V][0].data
-        beta = fmt.beta_c
-        nudge = Mux(sign > 0, beta, Mux(sign < 0, -beta, 0))
+        nudge = Mux(sign > 0, beta_c, Mux(sign < 0, -beta_c, 0))
+        # The group's identity, carried to its write-back.
+        tag = data.StructLayout({"act": L, "addr": range(self.depth[RelaxMem.R] + 1), "layer": range(top + 1),
+                                 "group": range(max(self.groups) + 1), "sweep": unsigned(self.sweep_bits)})
+        tag1, ids1 = Signal(tag), Signal(tag)
+        m.d.sync += [ids1.layer.eq(layer), ids1.group.eq(g), ids1.sweep.eq(sweep)]
+        m.d.comb += [tag1.eq(ids1), tag1.act.eq(act1), tag1.addr.eq(waddr1)]
 
         # Stage 2: one product per lane is added to its exact sum; the last one goes to the node update.
         valid2, first2, last2 = Signal(), Signal(), Signal()
         m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
         prod_bits = fmt.g_bits + fmt.v_bits + 1
-        act_g = Signal(L)
-        waddr_g = Signal.like(node_addr)
+        tag_g = Signal(tag)
         with m.If(valid1 & first1):
-            m.d.sync += [act_g.eq(act1), waddr_g.eq(waddr1)]
+            m.d.sync += tag_g.eq(tag1)
         for p, node in enumerate(nodes):
             prod = Signal(signed(prod_bits), name=f"prod{p}")
-            init = Signal(signed(fmt.acc_bits), name=f"init{p}")
+            init = Signal(signed(self.init_bits), name=f"init{p}")
             acc = Signal(signed(self.sum_bits), name=f"acc{p}")
             total = Signal(signed(self.sum_bits), name=f"total{p}")
             bias = Signal(signed(fmt.b_bits), name=f"bias{p}")
             r = Signal(unsigned(fmt.recip_bits), name=f"r{p}")
-            nud = Signal(signed(fmt.acc_bits), name=f"nudge{p}")
             kind = Signal(NodeKind, name=f"kind{p}")
             m.d.sync += prod.eq(rd[RelaxMem.G][p].data * v1)
             with m.If(valid1 & first1):
-                m.d.sync += [init.eq(Mux(first_layer1, rd[RelaxMem.P][p].data, 0)), bias.eq(rd[RelaxMem.B][p].data),
-                             r.eq(rd[RelaxMem.R][p].data), nud.eq(Mux(top1 & rd[RelaxMem.Y][p].data, nudge, 0)),
-                             kind.eq(kind1[p])]
+                m.d.sync += [init.eq(Mux(first_layer1, rd[RelaxMem.P][p].data,
+                                         Mux(top1 & rd[RelaxMem.Y][p].data, nudge, 0))),
+                             bias.eq(rd[RelaxMem.B][p].data), r.eq(rd[RelaxMem.R][p].data), kind.eq(kind1[p])]
             m.d.comb += total.eq(Mux(first2, init, acc) + prod)
             with m.If(valid2):
                 m.d.sync += acc.eq(total)
             m.d.sync += [node.in_valid.eq(valid2 & last2), node.acc.eq(total), node.bias.eq(bias), node.r.eq(r),
-                         node.nudge.eq(nud), node.kind.eq(kind)]
+                         node.kind.eq(kind)]
 
-        # Stage 3 + NodeUpdate latency: write the new states back.
-        act_w, waddr_w = Signal(L), Signal.like(node_addr)
-        m.d.sync += [act_w.eq(act_g), waddr_w.eq(waddr_g)]
-        for k in range(self.node_latency):
-            a, w = Signal(L, name=f"act_d{k}"), Signal.like(node_addr, name=f"waddr_d{k}")
-            m.d.sync += [a.eq(act_w), w.eq(waddr_w)]
-            act_w, waddr_w = a, w
+        # Stage 3 + NodeUpdate latency: write the new states back (all lanes of the group at once).
+        tag_w = tag_g
+        for k in range(self.node_latency + 1):
+            d = Signal(tag, name=f"tag_d{k}")
+            m.d.sync += d.eq(tag_w)
+            tag_w = d
         for p, port in enumerate(wr[RelaxMem.V]):
             host = self.wr_en & (self.wr_mem == RelaxMem.V) & ((self.wr_bank == p) if L > 1 else 1)
-            m.d.comb += [port.addr.eq(Mux(self.busy, waddr_w, self.wr_addr)),
+            m.d.comb += [port.addr.eq(Mux(self.busy, tag_w.addr, self.wr_addr)),
                          port.data.eq(Mux(self.busy, nodes[p].v, self.wr_data)),
-                         port.en.eq(Mux(self.busy, nodes[p].out_valid & act_w[p], host))]
+                         port.en.eq(Mux(self.busy, nodes[p].out_valid & tag_w.act[p], host)),
+                         self.wb_data[p].eq(nodes[p].v)]
+        m.d.comb += [self.wb_valid.eq(self.busy & nodes[0].out_valid), self.wb_layer.eq(tag_w.layer),
+                     self.wb_group.eq(tag_w.group), self.wb_sweep.eq(tag_w.sweep), self.wb_mask.eq(tag_w.act)]
         return m

@@ -9,8 +9,8 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from golden import config, datasets
-from golden.fixed_ep import FixedEP
-from hdl.core import CoreMode, EPCore
+from golden.fixed_ep import FixedEP, measure, project, relax
+from hdl.core import CoreMode, EPCore, TraceKind
 from hdl.relax import SweepOrder
 
 MNIST = datasets.load("mnist-subset", progress=False)
@@ -27,9 +27,20 @@ def model(hidden: list[int], **values: object) -> FixedEP:
 
 
 def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> dict:
-    """Load theta and seeds, LOAD, TRAIN on `train` (reading back theta, S0, pred, hit, cycles each time), INFER."""
+    """Load theta and seeds, LOAD, TRAIN on `train` (reading back theta, S0, pred, hit, cycles and the trace
+    each time), INFER."""
     c, cfg = ep.consts, ep.cfg
     out: dict = {"train": [], "infer": []}
+    trace: list = []
+
+    async def collect(ctx) -> None:
+        while True:
+            await ctx.tick()
+            if ctx.get(dut.trace_valid):
+                mask = ctx.get(dut.trace_mask)
+                trace.append((TraceKind(ctx.get(dut.trace_kind)), ctx.get(dut.trace_phase), ctx.get(dut.trace_sweep),
+                              ctx.get(dut.trace_layer), ctx.get(dut.trace_index), mask,
+                              [ctx.get(dut.trace_data[p]) for p in range(dut.lanes) if mask >> p & 1]))
     theta0 = [int(v) for v in ep.theta]
     seeds = [int(s) for s in ep._state]
     X, Y = MNIST.train_x, MNIST.train_y
@@ -69,6 +80,7 @@ def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> di
             ctx.set(dut.seed_data, s)
             await ctx.tick()
         ctx.set(dut.seed_load, 0)
+        ctx.set(dut.beta_g, c.beta_g)
         ctx.set(dut.sn, c.sn)
         ctx.set(dut.samples, cfg.samples)
         for l in range(dut.top):
@@ -81,9 +93,10 @@ def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> di
         out["load_cycles"] = ctx.get(dut.cycles)
         ctx.set(dut.nsweeps, cfg.sweeps)
         for t in train:
+            trace.clear()
             await command(ctx, CoreMode.TRAIN, X[t], int(Y[t]))
             rec = {"pred": ctx.get(dut.pred), "hit": ctx.get(dut.hit), "cycles": ctx.get(dut.cycles),
-                   "flags": ctx.get(dut.recip_saturations)}
+                   "flags": ctx.get(dut.recip_saturations), "trace": list(trace)}
             theta = []
             for a in range(dut.n_params):
                 ctx.set(dut.param_raddr, a)
@@ -104,8 +117,51 @@ def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> di
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
+    sim.add_testbench(collect, background=True)
     sim.run()
     return out
+
+
+def golden_trace(ep: FixedEP, lanes: int, image: np.ndarray, label: int) -> tuple[list, dict]:
+    """The trace entries of a TRAIN of `image` from golden's state before `ep.train`: one relax call per
+    layer update (a sweep is its layers' updates in sweep order), measure on a copy of the noise lanes;
+    and the states and measurements they end with (to check against ep.train's buffers)."""
+    c, cfg, lay = ep.consts, ep.cfg, ep.layout
+    sizes, n_off, top = [int(v) for v in lay.sizes], [int(v) for v in lay.n_off], lay.top
+    P = np.zeros(sizes[1], np.int64)
+    project(c.vin_table[np.asarray(image, np.int64)].astype(np.int64), ep._D, P, c.acc_bits)
+    y = np.zeros(sizes[top], np.bool_)
+    y[label] = True
+    acc = np.zeros(max(sizes[1:]), np.int64)
+    centered = cfg.variant == "centered"
+    entries: list = []
+
+    def phase(V: np.ndarray, sign: int, index: int) -> None:
+        for sweep in range(cfg.sweeps):
+            for l in ep.order:
+                relax(ep.theta, ep._lay, ep._WT, ep._recip, ep._recip_out, P, V, acc, y, sign, c.beta_c,
+                      np.array([l]), 1, c.shift_v, c.round_v, c.v_bits, c.acc_bits)
+                for g in range(-(-sizes[l] // lanes)):
+                    js = [j for j in range(g * lanes, (g + 1) * lanes) if j < sizes[l]]
+                    entries.append((TraceKind.ITERATE, index, sweep, int(l), g, (1 << len(js)) - 1,
+                                    [int(V[n_off[l] + j]) for j in js]))
+
+    free = ep._S0[0].copy() if cfg.warm_start else np.zeros(lay.n_free, np.int64)
+    phase(free, 0, 0)
+    first = free.copy()
+    if centered:
+        phase(first, -1, 1)
+    second = free.copy()
+    phase(second, 1, 2)
+    state = ep._state.copy()
+    final = {"free": free, "S2": second, "M": []}
+    for k, V in enumerate((first, second)):
+        M = np.zeros(lay.n_free, np.int64)
+        measure(V, M, ep._lay, c.lanes, state, c.sn, cfg.samples, c.Fs, c.round_noise, c.v_bits)
+        entries += [(TraceKind.MEASURE, k, 0, max(l for l in range(1, top + 1) if n_off[l] <= v), v, 1, [int(M[v])])
+                    for v in range(lay.n_free)]
+        final["M"].append(M)
+    return entries, final
 
 
 @pytest.mark.parametrize("hidden,lanes,values,train,infer", [
@@ -125,7 +181,14 @@ def test_core_matches_golden(hidden: list[int], lanes: int, values: dict, train:
     top = lay.top
     o = int(lay.n_off[top])
     for t, rec in zip(train, got["train"], strict=True):
+        want_trace, final = golden_trace(ep, lanes, X[t], int(Y[t]))
+        assert len(want_trace) == dut.trace_entries_per_train(cfg.sweeps, cfg.variant == "centered")
+        assert rec["trace"] == want_trace, t
         hits = ep.train(X, Y, np.array([t]))
+        # One relax call per layer update reproduces golden's whole relaxation, and its measurements.
+        np.testing.assert_array_equal(final["free"], ep._S0[0])
+        np.testing.assert_array_equal(final["S2"], ep._S2)
+        np.testing.assert_array_equal(final["M"], [ep._M1, ep._M2])
         free = ep._S0[0]
         assert rec["state"] == [int(v) for v in free], t
         assert rec["pred"] == int(np.argmax(free[o:o + int(lay.sizes[top])])), t

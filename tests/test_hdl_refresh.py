@@ -84,6 +84,7 @@ def run_engine(dut: RefreshEngine, thetas: list[np.ndarray], port_words: int, rn
                     ctx.set(dut.wr_en, 1)
                     await ctx.tick()
                 ctx.set(dut.wr_en, 0)
+            ctx.set(dut.beta_g, dut.consts.beta_g)
             await start_and_wait(ctx, dut, 1_000_000)
             cycles, flags = ctx.get(dut.cycles), ctx.get(dut.flags)
 

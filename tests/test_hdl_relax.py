@@ -70,6 +70,7 @@ def run_engine(dut: RelaxEngine, img: dict, runs: list[tuple[int, SweepOrder, in
             await write(ctx, RelaxMem.V, dut.bank_images(img["theta"], img["recip"], img["recip_out"],
                                                          img["P"], V0, img["y"])[RelaxMem.V], False)
             ctx.set(dut.sign, sign)
+            ctx.set(dut.beta_c, img["beta_c"])
             ctx.set(dut.order, order)
             ctx.set(dut.nsweeps, nsweeps)
             await start_and_wait(ctx, dut, 100000)
@@ -114,7 +115,7 @@ def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: 
     y[rng.integers(nout)] = True
     dut = RelaxEngine(c, [int(n) for n in lay.sizes], lanes)
     img = dut.bank_images(ep.theta, ep._recip, ep._recip_out, P, np.zeros(nf, np.int64), y)
-    img.update({"theta": ep.theta, "recip": ep._recip, "recip_out": ep._recip_out, "P": P, "y": y})
+    img.update({"beta_c": c.beta_c, "theta": ep.theta, "recip": ep._recip, "recip_out": ep._recip_out, "P": P, "y": y})
 
     runs, want = [], []
     for sign in (-1, 0, 1):
