@@ -1,4 +1,4 @@
-"""The `host` command: train networks, run studies over a grid of settings, and benchmark."""
+"""The `host` command: train networks, run studies over a grid of settings, benchmark, and verify the RTL against the golden model."""
 
 from __future__ import annotations
 
@@ -111,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="golden: float and fixed-point golden-model training throughput, against GEMM")
     b.add_argument("--repeats", type=_count, default=5, help="timed repeats per figure (median reported)")
     b.add_argument("--quick", action="store_true", help="fewer samples per repeat (smoke test)")
+
+    v = sub.add_parser("verify", help="the simulated core against the fixed-point golden model, bit for bit",
+                       description="Run training samples through the simulated RTL core and the fixed-point golden "
+                                   "model and compare every relaxation iterate, measurement, parameter update and "
+                                   "prediction. Exit status 0: identical, 1: mismatches, 2: bad input.")
+    v.add_argument("--config", type=Path, help="TOML file of settings (precision fixed, batch_size 1)")
+    v.add_argument("--model", help="preset when --config names none (default drn-xs)")
+    v.add_argument("--samples", type=_int, default=4, help="K: training samples per case (default 4)")
+    v.add_argument("--seed", type=_int, default=0, help="seed of the cases' settings and samples (default 0)")
+    v.add_argument("--cases", type=_int, default=1,
+                   help="C: cases; the first runs the config's settings, the others random run-time settings "
+                        "(beta, sigma, N, sweeps, order, variant, warm start, seed) on the same core (default 1)")
+    v.add_argument("--lanes", type=_int, default=1, help="P: the core's lanes (default 1)")
+    v.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     return parser
 
 
@@ -184,6 +198,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """`host verify`: golden vs RTL over K samples per case; exit 1 on any mismatch."""
+    from host import verify
+    from tb.runner import SimulationError
+
+    try:
+        cfg = verify.core_config(args.config, args.model)
+        report = verify.verify(cfg, args.samples, args.seed, args.lanes, args.simulator, args.cases)
+    except verify.VerifyError as e:
+        raise CliError(str(e)) from None
+    except SimulationError as e:
+        raise CliError(str(e).splitlines()[0]) from None
+    for line in verify.summary(report, cfg, args.lanes, args.simulator):
+        print(line)
+    return 1 if report.mismatches else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `host` console script."""
     from golden.network import ModelError
@@ -191,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "sweep": cmd_sweep, "bench": cmd_bench}[args.command](args)
+        return {"train": cmd_train, "sweep": cmd_sweep, "bench": cmd_bench,
+                "verify": cmd_verify}[args.command](args)
     except (CliError, config.ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
         return 2
