@@ -36,6 +36,10 @@ SIM_ENV = "EPFPGA_SIM"
 # large enough to be split into several .cpp files fails to compile: keep every model in one file.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
 ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
+# Verilog-2005 semantics (the last -g wins over cocotb's -g2012): Yosys' Verilog evaluates every
+# `always @*` once at time 0 through a register initialised in its declaration, and SystemVerilog
+# semantics give that initialisation no event, so combinational logic of constant inputs stays X.
+ICARUS_ARGS = ["-g2005"]
 # cocotb rewrites the asserts of every module imported in the simulator ("*.py"): numpy, numba and
 # scipy then compile from source on each run (no cached bytecode under PYTHONDONTWRITEBYTECODE),
 # ~3 s per run. Only the testbenches need pytest's assert messages.
@@ -184,7 +188,8 @@ class SimBuild:
         build = cls(name, toplevel, folder, source, waves)
         runner = build._runner()
         log = folder / "build.log"
-        kwargs: dict = {"build_args": VERILATOR_ARGS} if name == "verilator" else {"timescale": ICARUS_TIMESCALE}
+        kwargs: dict = ({"build_args": VERILATOR_ARGS} if name == "verilator"
+                        else {"build_args": ICARUS_ARGS, "timescale": ICARUS_TIMESCALE})
         try:
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=folder, waves=waves,
                          log_file=log, **kwargs)
