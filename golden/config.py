@@ -236,9 +236,15 @@ def apply(cfg: Any, values: dict[str, Any], origin: str, prefix: str = "") -> An
     return cfg
 
 
+# What the hardware core trains: fixed point, online (one sample per update), no momentum memory.
+HARDWARE = {"precision": "fixed", "batch_size": 1, "momentum": 0.0}
+
+
 def load(model: str | None = None, config_file: str | Path | None = None,
-         overrides: dict[str, Any] | None = None) -> Config:
-    """Resolve a config: preset (or a TOML file's `model`), then the TOML file, then overrides."""
+         overrides: dict[str, Any] | None = None, hardware: bool = False) -> Config:
+    """Resolve a config: preset (or a TOML file's `model`), then HARDWARE if `hardware`, then the TOML
+    file, then overrides (so a file or the command line can still ask for what the core cannot do,
+    and is told so by the one who checks)."""
     file_values: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
@@ -257,6 +263,8 @@ def load(model: str | None = None, config_file: str | Path | None = None,
     file_values.pop("model", None)
     dataset = overrides.get("dataset") or file_values.get("dataset")
     cfg = preset(name, dataset)
+    if hardware:
+        apply(cfg, HARDWARE, "hardware defaults")
     apply(cfg, file_values, str(config_file))
     apply(cfg, overrides, "command line")
     return cfg.validate()

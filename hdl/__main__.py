@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
     try:
-        cfg = config.load(args.model, args.config)
+        cfg = config.load(args.model, args.config, hardware=True)
         for path in write_regmap(cfg, args.out):
             print(path)
     except (config.ConfigError, OSError) as e:

@@ -15,6 +15,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import Config
+from golden.fixed_formats import derive, lr_codes
 
 WORD_BYTES = 4
 DATA_BITS = 32
@@ -475,6 +476,7 @@ class RegisterModel:
 # ---- the EP core's map ----
 
 CORE_ID = 0x45504631  # ASCII "EPF1"
+MAX_SAMPLES = 16  # default largest run-time N (readings per measurement) of a build
 
 
 def build_id(cfg: Config) -> int:
@@ -483,8 +485,11 @@ def build_id(cfg: Config) -> int:
     return zlib.crc32(key.encode())
 
 
-def core_register_map(cfg: Config) -> RegisterMap:
-    """The EP core's register map for the network and formats of `cfg` (layer count, noise lanes, classes)."""
+def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMap:
+    """The EP core's register map for the network and formats of `cfg` (a fixed-point config: the
+    learning-rate shifts are build constants) and the largest run-time N, `max_samples`."""
+    consts = derive(cfg)
+    _, s_w, _, s_b = lr_codes(cfg, consts, 0)
     n_weight_layers = len(cfg.sizes) - 1
     classes = cfg.sizes[-1]
     class_bits = max((classes - 1).bit_length(), 1)
@@ -499,29 +504,28 @@ def core_register_map(cfg: Config) -> RegisterMap:
         Register("CTRL", "rw", "Commands: set mode and write start = 1 in the same write.", width=8, fields=(
             Field("start", 0, doc="Run the command in `mode` (ignored while STATUS.busy; sets ERRORS.start_busy).",
                   pulse=True),
-            Field("soft_reset", 1, doc="Abort the command, return to idle and clear the counters; memories, "
-                  "registers and generator states are kept.", pulse=True),
+            Field("soft_reset", 1, doc="Abort the command and return to idle; memories and registers are kept, "
+                  "the noise generators return to their reset states (seed them again).", pulse=True),
             Field("clear_counters", 2, doc="Zero SAMPLE_COUNT, HIT_COUNT, RECIP_SAT_COUNT and the cycle counter.",
                   pulse=True),
             Field("mode", 4, 2, doc="Command run by start.", values={
-                "INFER": 0,    # free phase from rest, SWEEPS.eval sweeps; PREDICTION
-                "TRAIN": 1,    # one training sample: free, (-beta,) +beta phases, measurement, accumulation
-                "REFRESH": 2,  # totals and reciprocals after parameters were written (section 3)
-                "UPDATE": 3,   # apply the accumulated update now (a final partial batch), then refresh
+                "TRAIN": 0,   # one sample online: free, (-beta,) +beta phases, measurements, update, refresh
+                "INFER": 1,   # free phase from rest with SWEEPS.eval sweeps; PREDICTION
+                "LOAD": 2,    # after parameter writes: totals and reciprocals (docs/fixed-point.md section 3)
+                "CLEAR": 3,   # warm-start state to 0 (the start of an epoch)
             }),
         )),
-        Register("STATUS", "ro", "Core state.", width=16, fields=(
+        Register("STATUS", "ro", "Core state.", width=8, fields=(
             Field("busy", 0, doc="A command is running."),
             Field("done", 1, doc="The last command finished (cleared by the next start)."),
-            Field("phase", 4, 3, doc="What the core is doing.", values={
-                "IDLE": 0, "FREE": 1, "NUDGE_NEG": 2, "NUDGE_POS": 3, "MEASURE": 4, "UPDATE": 5, "REFRESH": 6}),
-            Field("hit", 8, doc="The last sample's free-phase prediction equals LABEL (TRAIN, INFER)."),
+            Field("hit", 2, doc="The last sample's free-phase prediction equals LABEL (TRAIN)."),
         )),
         Register("ERRORS", "w1c", "Sticky error flags; write 1 to clear.", width=8, fields=(
             Field("recip_sat", 0, doc="A denominator of a phase in use was <= 0: its reciprocal saturated to all "
                   "ones (docs/fixed-point.md section 3; RECIP_SAT_COUNT counts them)."),
             Field("start_busy", 1, doc="start was written while busy and was ignored."),
             Field("mem_busy", 2, doc="A memory-window access while busy was ignored."),
+            Field("mem_ro", 3, doc="A write to a read-only memory space was ignored."),
         )),
         Register("PREDICTION", "ro", "Argmax of the last free phase's output codes (lowest index on ties).",
                  width=class_bits),
@@ -529,8 +533,8 @@ def core_register_map(cfg: Config) -> RegisterMap:
                  width=class_bits),
         Register("SETTINGS", "rw", "Run settings of the EP algorithm.", width=8, fields=(
             Field("centered", 0, doc="1: centered variant (-beta and +beta phases); 0: positive (+beta only)."),
-            Field("warm_start", 1, doc="1: a training sample's free phase starts from the free state of the same "
-                  "batch position in the previous batch; 0: from zero."),
+            Field("warm_start", 1, doc="1: a training sample's free phase starts from the previous training "
+                  "sample's free state (STATE); 0: from zero."),
             Field("order", 2, 2, doc="Sweep order of the layer updates.",
                   values={"ALTERNATING": 0, "FORWARD": 1, "BACKWARD": 2}),
         )),
@@ -538,26 +542,28 @@ def core_register_map(cfg: Config) -> RegisterMap:
             Field("train", 0, 8, doc="Sweeps per phase of TRAIN (config sweeps)."),
             Field("eval", 8, 8, doc="Sweeps of INFER's free phase (config sweeps_eval)."),
         )),
-        Register("BATCH_SIZE", "rw", "Training samples per update: the core applies the accumulated update "
-                 "after this many TRAIN commands (and uses the position in the batch for the warm start).",
-                 width=16, reset=1),
+        Register("BATCH_SIZE", "ro", "Training samples per update: this core updates after every TRAIN sample "
+                 "(online learning); the driver refuses a config with a larger batch size.", reset=1, const=True),
         Register("BETA_G", "rw", "beta as a conductance code, beta * 2^F_g; the core derives beta_c = "
-                 "BETA_G << F_v (docs/fixed-point.md section 1)."),
+                 "BETA_G << F_v (docs/fixed-point.md section 1).", width=consts.g_bits),
         Register("NOISE_SN", "rw", "Noise coefficient sn (F_v + F_s fraction bits); 0 disables noise (no draws).",
                  width=31),
-        Register("NOISE_N", "rw", "Readings N averaged per measurement.", width=16, reset=1),
+        Register("NOISE_N", "rw", f"Readings N averaged per measurement, 1..{max_samples} (the build's maximum).",
+                 width=max(max_samples.bit_length(), 1), reset=1),
         Register("SEED_LANE", "rw", f"Generator index for SEED_DATA: 0..{lanes - 1} noise lanes, {lanes} the "
                  "rounding generator.", width=lane_bits),
         Register("SEED_DATA", "wo", "Writing a state seeds generator SEED_LANE (non-zero; the host computes "
                  "lane_seed per epoch, docs/fixed-point.md section 5).", write_strobe=True),
     ]
     for l in range(1, n_weight_layers + 1):
+        shifts = (int(s_w[l]) & 0xFF) | (int(s_b[l]) & 0xFF) << 8
         regs += [
             Register(f"LR_K_W{l}", "rw", f"Learning-rate factor code k_w of weight layer {l} (0 freezes it).",
                      width=31),
             Register(f"LR_K_B{l}", "rw", f"Learning-rate factor code k_b of the biases of layer {l}.", width=31),
-            Register(f"LR_SHIFT{l}", "rw", f"Right shifts of layer {l}'s updates (negative: exact left shift).",
-                     width=16, fields=(
+            Register(f"LR_SHIFT{l}", "ro", f"Right shifts of layer {l}'s updates, fixed at build time (negative: "
+                     "exact left shift); the driver refuses a config whose shifts differ.",
+                     width=16, reset=shifts, const=True, fields=(
                          Field("w", 0, 8, doc="s_w: shift of A * k_w.", signed=True),
                          Field("b", 8, 8, doc="s_b: shift of Q * k_b.", signed=True),
                      )),
@@ -572,11 +578,9 @@ def core_register_map(cfg: Config) -> RegisterMap:
         Register("CYCLE_COUNT_HI", "ro", "High word of the cycle counter, latched by the last CYCLE_COUNT_LO read."),
         Register("MEM_SPACE", "rw", "Memory reached through the MEM_* window.", width=4, fields=(
             Field("space", 0, 4, doc="PARAMS: parameter codes in the golden flat layout (per layer: "
-                  "conductances row-major, then biases); STATE: warm-start free states, batch position p, free "
-                  "node j at p * n_free + j; PIXELS: the sample's 784 pixel values 0..255; VIN_TABLE: the 256 "
-                  "input-voltage codes; RECIP: read-only reciprocals, n_free of them, then 3 per output node "
-                  "(nudging -1, 0, +1) output-major.",
-                  values={"PARAMS": 0, "STATE": 1, "PIXELS": 2, "VIN_TABLE": 3, "RECIP": 4}),
+                  "conductances row-major, then biases; run LOAD after writing them); STATE: the warm-start "
+                  "free state, free node j at j (read-only); PIXELS: the next sample's 784 pixel values 0..255.",
+                  values={"PARAMS": 0, "STATE": 1, "PIXELS": 2}),
         )),
         Register("MEM_ADDR", "rw", "Element index in MEM_SPACE; writing it loads the core's access pointer, "
                  "which advances by one after every MEM_WDATA_LO write and MEM_RDATA_LO read.", write_strobe=True),

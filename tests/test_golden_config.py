@@ -64,3 +64,12 @@ def test_config_round_trips_through_its_dict():
     cfg = config.load("drn-2h", overrides={"sigma": 3e-5})
     again = config.apply(config.Config(), cfg.to_dict(), "stored").validate()
     assert again == cfg
+
+
+def test_hardware_load_puts_the_core_defaults_between_the_preset_and_the_file(tmp_path):
+    cfg = config.load("drn-xs", hardware=True)
+    assert (cfg.precision, cfg.batch_size, cfg.momentum) == ("fixed", 1, 0.0)
+    assert config.load("drn-xs").precision == "float"  # only when asked
+    f = tmp_path / "c.toml"
+    f.write_text("batch_size = 8\n")
+    assert config.load(config_file=f, hardware=True).batch_size == 8  # the file still wins

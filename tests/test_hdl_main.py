@@ -12,7 +12,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "registers.md"
 
 def test_regmap_command_writes_json_header_and_markdown(tmp_path, capsys):
     assert main(["regmap", "--model", "drn-1h", "--out", str(tmp_path)]) == 0
-    regmap = core_register_map(config.preset("drn-1h"))
+    regmap = core_register_map(config.load("drn-1h", hardware=True))
     described = json.loads((tmp_path / "regmap.json").read_text())
     assert json.dumps(described, sort_keys=True) == json.dumps(json.loads(regmap.to_json()), sort_keys=True)
     header = (tmp_path / "regmap.h").read_text()
@@ -29,4 +29,4 @@ def test_a_bad_preset_is_one_line(tmp_path, capsys):
 
 def test_docs_registers_md_is_the_generated_map_of_drn_xs():
     """Regenerate with: python -m hdl regmap --model drn-xs --out DIR; copy DIR/regmap.md to docs/registers.md."""
-    assert DOCS.read_text() == core_register_map(config.preset("drn-xs")).to_markdown()
+    assert DOCS.read_text() == core_register_map(config.load("drn-xs", hardware=True)).to_markdown()

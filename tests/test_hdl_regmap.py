@@ -15,6 +15,8 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from golden.config import Config
+from golden.fixed_formats import derive, lr_codes
+from hdl.core import CoreMode
 from hdl.regmap import (CORE_ID, Field, Register, RegisterBank, RegisterMap, RegisterModel, build_id,
                         core_register_map)
 
@@ -107,7 +109,7 @@ def test_regmap_rejects_inconsistent_declarations(make) -> None:
 
 
 def test_core_map_holds_the_contract_registers_for_the_config() -> None:
-    cfg = Config(hidden=[100, 50])
+    cfg = Config(hidden=[100, 50], lr_weights=[0.05] * 3, lr_biases=[0.05] * 3)
     rm = core_register_map(cfg)
     for name in ("ID", "BUILD_ID", "CTRL", "STATUS", "ERRORS", "PREDICTION", "LABEL", "SETTINGS", "SWEEPS",
                  "BATCH_SIZE", "BETA_G", "NOISE_SN", "NOISE_N", "SEED_LANE", "SEED_DATA", "SAMPLE_COUNT",
@@ -120,7 +122,13 @@ def test_core_map_holds_the_contract_registers_for_the_config() -> None:
     assert rm["BUILD_ID"].reset == build_id(cfg)
     assert rm["SEED_LANE"].width == (cfg.fixed.noise_lanes).bit_length()  # reaches the rounding generator L
     assert rm["LABEL"].width == 4 and rm["ERRORS"].access == "w1c"
-    assert dict(rm["CTRL"].field("mode").values) == {"INFER": 0, "TRAIN": 1, "REFRESH": 2, "UPDATE": 3}
+    assert dict(rm["CTRL"].field("mode").values) == {m.name: m.value for m in CoreMode}  # the core's codes
+    assert rm["BATCH_SIZE"].const and rm["BATCH_SIZE"].reset == 1  # online learning only
+    assert rm["BETA_G"].width == cfg.fixed.g_bits
+    _, s_w, _, s_b = lr_codes(cfg, derive(cfg), 0)
+    for l in (1, 2, 3):  # the build's shifts, as signed bytes
+        shifts = rm[f"LR_SHIFT{l}"]
+        assert shifts.const and shifts.reset == (int(s_w[l]) & 0xFF) | (int(s_b[l]) & 0xFF) << 8
     assert rm["CTRL"].field("start").pulse and rm["ERRORS"].field("recip_sat").mask == 1
 
 
@@ -151,7 +159,7 @@ def test_json_round_trip_rebuilds_the_same_map_with_its_offsets() -> None:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
-@pytest.mark.parametrize("regmap", [SMALL, core_register_map(Config(hidden=[100, 50]))], ids=["small", "core"])
+@pytest.mark.parametrize("regmap", [SMALL, core_register_map(Config(hidden=[100, 50], lr_weights=[0.05] * 3, lr_biases=[0.05] * 3))], ids=["small", "core"])
 def test_c_header_compiles_and_its_offsets_equal_the_map(regmap: RegisterMap, tmp_path: Path) -> None:
     (tmp_path / "regs.h").write_text(regmap.to_c_header("EP"))
     checks = ['#include "regs.h"', '#include "regs.h"  /* include guard */',
@@ -185,7 +193,7 @@ def test_markdown_has_one_table_row_per_register_and_per_field() -> None:
     fields_table = text.split("## Fields")[1]
     assert sum(line.startswith("| ") and " | " in line for line in fields_table.splitlines()) - 1 == \
         sum(len(r.fields) for r in rm)  # minus the header row
-    assert "INFER = 0, TRAIN = 1" in text
+    assert "TRAIN = 0, INFER = 1, LOAD = 2, CLEAR = 3" in text
 
 
 # ---- the bank in simulation ----

@@ -22,7 +22,7 @@ try:
 except SimulatorUnavailable:  # tests/test_tb_noise.py reports it in one line
     SIMULATORS = []
 
-CASES = {"1h-aw7": (Config(hidden=[16]), None), "2h-aw12": (Config(hidden=[32, 16]), 12)}
+CASES = {"1h-aw7": (Config(hidden=[16]), None), "2h-aw12": (Config(hidden=[32, 16], lr_weights=[0.05] * 3, lr_biases=[0.05] * 3), 12)}
 OPS = 400  # random accesses per random_traffic run (four runs per case: idle and back-pressure on/off)
 BUS_TESTS = 4 * 4  # reset_values, register_access, errors_and_unmapped, random_traffic x idle x back-pressure
 
