@@ -1,45 +1,94 @@
-"""`python -m hdl`: write the register map's descriptions (JSON, C header, Markdown) for a config."""
+"""`python -m hdl`: the EP core's generated files, resource estimates, simulation benchmark and register map."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from golden import config
 from golden.files import atomic_write_text
+from tb.runner import SimulationError
 
-from .regmap import core_register_map
+from .estimate import PARTS, EstimateError, estimate, part
+from .estimate import describe as describe_estimate
+from .generate import DEFAULT_LANES, TOP, describe, generate, load_core, write_regmap
 
-C_PREFIX = "EPF"
+PROG = "python -m hdl"
+MAX_BENCH_SAMPLES = 1000  # the images travel to the testbench as JSON
 
 
-def write_regmap(cfg: config.Config, out: Path) -> list[Path]:
-    """regmap.json, regmap.h and regmap.md of the core for `cfg`, written atomically into `out`."""
-    regmap = core_register_map(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"regmap.json": regmap.to_json(), "regmap.h": regmap.to_c_header(C_PREFIX), "regmap.md": regmap.to_markdown()}
-    for name, text in files.items():
-        atomic_write_text(out / name, text)
-    return [out / name for name in files]
+def _add_config(parser: argparse.ArgumentParser, lanes: bool = True) -> None:
+    parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
+    parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
+    if lanes:
+        parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P (default {DEFAULT_LANES})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="Verilog, register map and summary.json of the core for a config")
+    _add_config(g)
+    g.add_argument("--out", type=Path, required=True, help="output folder")
+    e = sub.add_parser("estimate", help="synthesise the core (yosys synth_xilinx) and compare with a part")
+    _add_config(e)
+    e.add_argument("--part", required=True, help=f"one of {', '.join(PARTS)}")
+    e.add_argument("--out", type=Path, help="JSON file for the estimate (it is printed in any case)")
+    b = sub.add_parser("bench", help="simulated cycles per second of the core training real MNIST samples")
+    _add_config(b)
+    b.add_argument("--simulator", default="verilator", help="verilator (default) or icarus")
+    b.add_argument("--samples", type=int, default=5, help="K training samples (default 5)")
+    r = sub.add_parser("regmap", help="register map files for a config")
+    _add_config(r, lanes=False)
+    r.add_argument("--out", type=Path, required=True, help="output folder")
+    return parser
+
+
+def _regmap(args: argparse.Namespace) -> None:
+    for path in write_regmap(config.load(args.model, args.config, hardware=True), args.out):
+        print(path)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    paths, info = generate(load_core(args.model, args.config, args.lanes), args.out)
+    for path in paths:
+        print(path)
+    print(describe(info))
+
+
+def _estimate(args: argparse.Namespace) -> None:
+    part(args.part)  # an unknown part fails before the core is built
+    core = load_core(args.model, args.config, args.lanes)
+    result = {"model": core.cfg.model, "sizes": core.sizes, "lanes": core.lanes, "g_bits": core.cfg.fixed.g_bits,
+              **estimate(core, TOP, args.part)}
+    text = json.dumps(result)
+    if args.out is not None:
+        atomic_write_text(args.out, text + "\n")
+    print(describe_estimate(result))
+    print(text)
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from .bench import bench  # imported late: the golden fixed-point model loads its numba kernels
+
+    config.require(1 <= args.samples <= MAX_BENCH_SAMPLES,
+                   f"samples must be from 1 to {MAX_BENCH_SAMPLES}, got {args.samples}")
+    bench(load_core(args.model, args.config, args.lanes), args.simulator, args.samples)
+
+
+COMMANDS = {"generate": _generate, "estimate": _estimate, "bench": _bench, "regmap": _regmap}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: `python -m hdl regmap [--model M] [--config FILE] --out DIR`."""
-    parser = argparse.ArgumentParser(prog="python -m hdl", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("regmap", help="register map files for a config")
-    r.add_argument("--model", help="preset (default drn-xs)")
-    r.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
-    r.add_argument("--out", type=Path, required=True, help="output folder")
-    args = parser.parse_args(argv)
+    """Entry point: `python -m hdl generate|estimate|bench|regmap ...`; bad input is one line and exit 2."""
+    args = _parser().parse_args(argv)
     try:
-        cfg = config.load(args.model, args.config, hardware=True)
-        for path in write_regmap(cfg, args.out):
-            print(path)
-    except (config.ConfigError, OSError) as e:
-        print(f"python -m hdl: error: {e}", file=sys.stderr)
+        COMMANDS[args.command](args)
+    except (config.ConfigError, EstimateError, SimulationError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     return 0
 

