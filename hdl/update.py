@@ -15,18 +15,20 @@ from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 from golden.network import Layout
 
 from .arith import BiasUpdate, ConductanceUpdate, MulRound
+from .params import ParamLayout
 
 CYCLE_BITS = 32
 
 
 class UpdateMem(enum.Enum, shape=3):
-    """Which memory the host write port `wr_*` loads (G, B, M1, M2 banked by lane; VIN has one bank)."""
+    """Which memory the host ports `wr_*` / `rd_*` access (all banked by lane but VIN, which has one bank)."""
 
-    G = 0    # conductances, see UpdateEngine.bank_images
+    GP = 0   # conductances: layer 1's input rows 0..783 (W1[+]) and every layer above, see UpdateEngine
     B = 1    # biases
     M1 = 2   # measured codes of the first phase (free nodes)
     M2 = 3   # measured codes of the second phase
     VIN = 4  # the sample's input codes vin_i, i < 784 (bank 0)
+    GM = 5   # conductances of layer 1's input rows 784..1567 (W1[-])
 
 
 class UpdateEngine(wiring.Component):
@@ -51,11 +53,14 @@ class UpdateEngine(wiring.Component):
     lane L, through `draw` / `word`) in golden's serial order; the engine supports it with P = 1 only
     (the constructor rejects stochastic rounding with P > 1). Truncate and nearest draw nothing.
 
-    Memories (bank p holds lane p's words; the host writes them through `wr_*` while idle):
-    G at g_base[l] + i G_l + g holds W_l[i, g P + p]; B at v_base[l] + g holds b_l[g P + p]; M1, M2 at
-    v_base[l] + g hold the codes of node g P + p of layer l; VIN (one bank) holds vin_i at i.
-    `bank_images` builds the images from golden's arrays, `theta` turns G and B banks back into
-    golden's flat theta.
+    Memories (bank p holds lane p's words; the host writes them through `wr_*` while idle): GP, GM
+    and B in the `ParamLayout` (`params`); M1, M2 at v_base[l] + g hold the codes of node g P + p of
+    layer l; VIN (one bank) holds vin_i at i. `bank_images` builds the images from golden's arrays,
+    `theta` turns the GP, GM and B banks back into golden's flat theta.
+
+    These memories are the core's one parameter memory: the other engines read the conductances
+    through the shared read port `rd_addr` -> `rd_gp`, `rd_gm` (every lane's GP and GM word at the
+    same address, the next cycle) while this engine is idle.
 
     Ports
     -----
@@ -76,8 +81,10 @@ class UpdateEngine(wiring.Component):
     wr_en, wr_mem, wr_bank, wr_addr, wr_data : In
         Host write of one word into memory `wr_mem`, bank `wr_bank`, address `wr_addr`.
     rd_mem, rd_bank, rd_addr : In ; rd_data : Out
-        Host read of G (rd_mem 0) or B (rd_mem 1), bank `rd_bank`, address `rd_addr`: the word is on
-        rd_data in the next cycle (a synchronous read port; while idle).
+        Host read of GP, GM or B, bank `rd_bank`, address `rd_addr`: the word is on rd_data in the
+        next cycle (a synchronous read port; while idle).
+    rd_gp, rd_gm : Out(ArrayLayout(unsigned(g_bits), P))
+        The shared read port: every lane's GP and GM word at the `rd_addr` of the previous cycle.
 
     Cycles: layer l takes 1 + (n_{l-1} + 1) G_l cycles; a run takes
     sum_l (1 + (n_{l-1} + 1) G_l) + drain + 1 with drain = 1 + ConductanceUpdate latency = 7: about
@@ -101,20 +108,14 @@ class UpdateEngine(wiring.Component):
         self.sizes = n = [int(v) for v in sizes]
         self.log_lanes = lanes.bit_length() - 1
         self.w_shifts, self.b_shifts = [int(s) for s in w_shifts], [int(s) for s in b_shifts]
-        self.groups = [0] + [-(-n[l] // lanes) for l in range(1, top + 1)]
-        self.g_base = [0] * (top + 1)
-        self.v_base = [0] * (top + 2)
-        for l in range(1, top + 1):
-            if l < top:
-                self.g_base[l + 1] = self.g_base[l] + n[l - 1] * self.groups[l]
-            self.v_base[l + 1] = self.v_base[l] + self.groups[l]
-        self.g_depth = self.g_base[top] + n[top - 1] * self.groups[top]
-        self.v_depth = self.v_base[top + 1]
-        self.depth = {UpdateMem.G: self.g_depth, UpdateMem.B: self.v_depth, UpdateMem.M1: self.v_depth,
-                      UpdateMem.M2: self.v_depth, UpdateMem.VIN: INPUT_PIXELS}
-        self.shape = {UpdateMem.G: unsigned(fmt.g_bits), UpdateMem.B: signed(fmt.b_bits),
-                      UpdateMem.M1: signed(fmt.v_bits), UpdateMem.M2: signed(fmt.v_bits),
-                      UpdateMem.VIN: signed(fmt.vin_bits)}
+        self.params = pl = ParamLayout(n, lanes)
+        self.groups, self.g_base, self.v_base = pl.groups, pl.g_base, pl.v_base
+        self.gp_depth, self.gm_depth, self.v_depth = pl.gp_depth, pl.gm_depth, pl.v_depth
+        self.depth = {UpdateMem.GP: self.gp_depth, UpdateMem.GM: self.gm_depth, UpdateMem.B: self.v_depth,
+                      UpdateMem.M1: self.v_depth, UpdateMem.M2: self.v_depth, UpdateMem.VIN: INPUT_PIXELS}
+        self.shape = {UpdateMem.GP: unsigned(fmt.g_bits), UpdateMem.GM: unsigned(fmt.g_bits),
+                      UpdateMem.B: signed(fmt.b_bits), UpdateMem.M1: signed(fmt.v_bits),
+                      UpdateMem.M2: signed(fmt.v_bits), UpdateMem.VIN: signed(fmt.vin_bits)}
         self._w_sel = sorted(set(self.w_shifts))
         self._b_sel = sorted(set(self.b_shifts))
         self.g_latency = 2 + MulRound.latency + 1  # ConductanceUpdate's (B = 1)
@@ -130,8 +131,10 @@ class UpdateEngine(wiring.Component):
             "draw": Out(1), "word": In(32),
             "wr_en": In(1), "wr_mem": In(UpdateMem), "wr_bank": In(unsigned(bank_bits)),
             "wr_addr": In(unsigned(addr_bits)), "wr_data": In(signed(data_bits)),
-            "rd_mem": In(1), "rd_bank": In(unsigned(bank_bits)), "rd_addr": In(unsigned(addr_bits)),
+            "rd_mem": In(UpdateMem), "rd_bank": In(unsigned(bank_bits)), "rd_addr": In(unsigned(addr_bits)),
             "rd_data": Out(signed(max(fmt.g_bits + 1, fmt.b_bits))),
+            "rd_gp": Out(data.ArrayLayout(unsigned(fmt.g_bits), lanes)),
+            "rd_gm": Out(data.ArrayLayout(unsigned(fmt.g_bits), lanes)),
         })
 
     # ---- host side: memory images and the cycle formula -------------------------------------
@@ -145,33 +148,20 @@ class UpdateEngine(wiring.Component):
                     vin: Sequence[int]) -> dict[UpdateMem, list[list[int]]]:
         """Every memory's words per bank from golden's arrays (theta in the flat Layout, M1 and M2 in
         n_off order, vin the 784 input codes); padding words (j >= n_l) are 0."""
-        lay, top, n, L = self.layout, self.top, self.sizes, self.lanes
-        img = {mem: [[0] * self.depth[mem] for _ in range(L if mem != UpdateMem.VIN else 1)] for mem in UpdateMem}
-        for l in range(1, top + 1):
-            G = self.groups[l]
-            for j in range(n[l]):
-                p, g = j % L, j // L
-                for i in range(n[l - 1]):
-                    img[UpdateMem.G][p][self.g_base[l] + i * G + g] = int(theta[int(lay.w_off[l]) + i * n[l] + j])
-                addr, node = self.v_base[l] + g, int(lay.n_off[l]) + j
-                img[UpdateMem.B][p][addr] = int(theta[int(lay.b_off[l]) + j])
-                img[UpdateMem.M1][p][addr] = int(M1[node])
-                img[UpdateMem.M2][p][addr] = int(M2[node])
-        img[UpdateMem.VIN][0][:] = [int(v) for v in vin]
+        lay, n = self.layout, self.sizes
+        img = dict(zip((UpdateMem.GP, UpdateMem.GM, UpdateMem.B), self.params.images(theta)))
+        for mem, values in ((UpdateMem.M1, M1), (UpdateMem.M2, M2)):
+            img[mem] = [[0] * self.v_depth for _ in range(self.lanes)]
+            for l in range(1, self.top + 1):
+                for j in range(n[l]):
+                    p, a = self.params.bias(l, j)
+                    img[mem][p][a] = int(values[int(lay.n_off[l]) + j])
+        img[UpdateMem.VIN] = [[int(v) for v in vin]]
         return img
 
-    def theta(self, g_banks: Sequence[Sequence[int]], b_banks: Sequence[Sequence[int]]) -> list[int]:
-        """The G and B banks' words as golden's flat theta."""
-        lay, n, L = self.layout, self.sizes, self.lanes
-        out = [0] * lay.n_params
-        for l in range(1, self.top + 1):
-            G = self.groups[l]
-            for j in range(n[l]):
-                p, g = j % L, j // L
-                for i in range(n[l - 1]):
-                    out[int(lay.w_off[l]) + i * n[l] + j] = g_banks[p][self.g_base[l] + i * G + g]
-                out[int(lay.b_off[l]) + j] = b_banks[p][self.v_base[l] + g]
-        return out
+    def theta(self, banks: dict[UpdateMem, Sequence[Sequence[int]]]) -> list[int]:
+        """The GP, GM and B banks' words (`banks[mem][p][address]`) as golden's flat theta."""
+        return self.params.theta(banks[UpdateMem.GP], banks[UpdateMem.GM], banks[UpdateMem.B])
 
     # ---- gateware ----------------------------------------------------------------------------
 
@@ -179,13 +169,13 @@ class UpdateEngine(wiring.Component):
         m = Module()
         fmt, L, top, lg, n = self.fmt, self.lanes, self.top, self.log_lanes, self.sizes
         half_in = INPUT_PIXELS
-        banked = (UpdateMem.G, UpdateMem.B, UpdateMem.M1, UpdateMem.M2)
         mems = {mem: [Memory(shape=self.shape[mem], depth=self.depth[mem], init=[])
-                      for _ in range(L if mem in banked else 1)] for mem in UpdateMem}
+                      for _ in range(L if mem != UpdateMem.VIN else 1)] for mem in UpdateMem}
         for mem, banks in mems.items():
             for p, bank in enumerate(banks):
                 setattr(m.submodules, f"{mem.name.lower()}{p}", bank)
-        rd_g = [bank.read_port() for bank in mems[UpdateMem.G]]
+        rd_gp = [bank.read_port() for bank in mems[UpdateMem.GP]]
+        rd_gm = [bank.read_port() for bank in mems[UpdateMem.GM]]
         rd_b = [bank.read_port() for bank in mems[UpdateMem.B]]
         rd_c1 = [bank.read_port() for bank in mems[UpdateMem.M1]]  # this lane's node c
         rd_c2 = [bank.read_port() for bank in mems[UpdateMem.M2]]
@@ -203,7 +193,7 @@ class UpdateEngine(wiring.Component):
             setattr(m.submodules, f"cu{p}", cu[p])
             setattr(m.submodules, f"bu{p}", bu[p])
 
-        # Host writes (G and B write ports are the engine's while busy).
+        # Host writes (GP, GM and B write ports are the engine's while busy).
         for mem in UpdateMem:
             for p, port in enumerate(wr[mem]):
                 host = self.wr_en & (self.wr_mem == mem) & ~self.busy & ((self.wr_bank == p) if L > 1 else 1)
@@ -225,7 +215,8 @@ class UpdateEngine(wiring.Component):
         bsel_cur = Signal(range(len(self._b_sel)))
         i = Signal(range(max(n[:top]) + 1))
         g = Signal(range(max(self.groups) + 1))
-        g_addr = Signal(range(self.g_depth + 1))
+        g_addr = Signal(range(self.gp_depth + 1))
+        in_gm = Signal()  # layer 1's rows 784..1567: GM from address 0
         drain = Signal(range(self.drain + 1))
 
         with m.FSM() as fsm:
@@ -244,12 +235,14 @@ class UpdateEngine(wiring.Component):
                                          is_first.eq(l == 1), kw_cur.eq(k_w[l - 1]), kb_cur.eq(k_b[l - 1]),
                                          wsel_cur.eq(w_sel[l - 1]), bsel_cur.eq(b_sel[l - 1]),
                                          g_addr.eq(self.g_base[l])]
-                m.d.sync += [i.eq(0), g.eq(0)]
+                m.d.sync += [i.eq(0), g.eq(0), in_gm.eq(0)]
                 m.next = "WEIGHTS"
             with m.State("WEIGHTS"):
                 m.d.sync += [self.cycles.eq(self.cycles + 1), g_addr.eq(g_addr + 1)]
                 with m.If(g == n_groups - 1):
                     m.d.sync += [g.eq(0), i.eq(i + 1)]
+                    with m.If(is_first & (i == half_in - 1)):
+                        m.d.sync += [g_addr.eq(0), in_gm.eq(1)]
                     with m.If(i == n_rows - 1):
                         m.next = "BIASES"
                 with m.Else():
@@ -282,7 +275,9 @@ class UpdateEngine(wiring.Component):
         in_row = Signal(range(half_in))
         m.d.comb += in_row.eq(Mux(i < half_in, i, i - half_in))
         for p in range(L):
-            m.d.comb += [rd_g[p].addr.eq(Mux(self.busy, g_addr, self.rd_addr)),
+            m.d.comb += [rd_gp[p].addr.eq(Mux(self.busy, g_addr, self.rd_addr)),
+                         rd_gm[p].addr.eq(Mux(self.busy, g_addr, self.rd_addr)),
+                         self.rd_gp[p].eq(rd_gp[p].data), self.rd_gm[p].eq(rd_gm[p].data),
                          rd_b[p].addr.eq(Mux(self.busy, node_addr, self.rd_addr)),
                          rd_c1[p].addr.eq(node_addr), rd_c2[p].addr.eq(node_addr),
                          rd_a1[p].addr.eq(v_lo + (i >> lg)), rd_a2[p].addr.eq(v_lo + (i >> lg))]
@@ -291,13 +286,13 @@ class UpdateEngine(wiring.Component):
             m.d.comb += self.draw.eq(w_issue | b_issue)
 
         # Stage 1: read data (and the drawn word) arrive and enter the update units.
-        w1, b1, first1, neg1 = Signal(), Signal(), Signal(), Signal()
+        w1, b1, first1, neg1, gm1 = Signal(), Signal(), Signal(), Signal(), Signal()
         asel1 = Signal(max(lg, 1))
         waddr1 = Signal.like(g_addr)
         baddr1 = Signal.like(node_addr)
         act1 = Signal(L)
         m.d.sync += [w1.eq(w_issue), b1.eq(b_issue), first1.eq(is_first), neg1.eq(i >= half_in),
-                     asel1.eq(i & (L - 1)), waddr1.eq(g_addr), baddr1.eq(node_addr)]
+                     asel1.eq(i & (L - 1)), waddr1.eq(g_addr), baddr1.eq(node_addr), gm1.eq(in_gm)]
         for p in range(L):
             m.d.sync += act1[p].eq(((g << lg) + p) < n_nodes)
         vin1 = rd_vin.data
@@ -310,7 +305,7 @@ class UpdateEngine(wiring.Component):
         for p in range(L):
             m.d.comb += [cu[p].in_valid.eq(w1 & act1[p]), cu[p].a1.eq(a1), cu[p].a2.eq(a2),
                          cu[p].c1.eq(rd_c1[p].data), cu[p].c2.eq(rd_c2[p].data), cu[p].k.eq(kw_cur),
-                         cu[p].g.eq(rd_g[p].data), cu[p].u.eq(u),
+                         cu[p].g.eq(Mux(gm1, rd_gm[p].data, rd_gp[p].data)), cu[p].u.eq(u),
                          bu[p].in_valid.eq(b1 & act1[p]), bu[p].c1.eq(rd_c1[p].data), bu[p].c2.eq(rd_c2[p].data),
                          bu[p].k.eq(kb_cur), bu[p].b.eq(rd_b[p].data), bu[p].u.eq(u)]
             if len(self._w_sel) > 1:
@@ -327,18 +322,30 @@ class UpdateEngine(wiring.Component):
             return x
 
         waddr_w = delayed(waddr1, self.g_latency, "waddr")
+        gm_w = delayed(gm1, self.g_latency, "gm")
         baddr_w = delayed(baddr1, self.b_latency, "baddr")
         for p in range(L):
-            host_g = wr[UpdateMem.G][p]
+            host_gp, host_gm = wr[UpdateMem.GP][p], wr[UpdateMem.GM][p]
             host_b = wr[UpdateMem.B][p]
             with m.If(self.busy):
-                m.d.comb += [host_g.addr.eq(waddr_w), host_g.data.eq(cu[p].g_new), host_g.en.eq(cu[p].out_valid),
+                m.d.comb += [host_gp.addr.eq(waddr_w), host_gp.data.eq(cu[p].g_new),
+                             host_gp.en.eq(cu[p].out_valid & ~gm_w),
+                             host_gm.addr.eq(waddr_w), host_gm.data.eq(cu[p].g_new),
+                             host_gm.en.eq(cu[p].out_valid & gm_w),
                              host_b.addr.eq(baddr_w), host_b.data.eq(bu[p].b_new), host_b.en.eq(bu[p].out_valid)]
 
-        # Host reads of G and B.
-        rd_b_sel, rd_bank1 = Signal(), Signal.like(self.rd_bank)
-        m.d.sync += [rd_b_sel.eq(self.rd_mem), rd_bank1.eq(self.rd_bank)]
-        g_data = Array(port.data for port in rd_g)[rd_bank1] if L > 1 else rd_g[0].data
-        b_data = Array(port.data for port in rd_b)[rd_bank1] if L > 1 else rd_b[0].data
-        m.d.comb += self.rd_data.eq(Mux(rd_b_sel, b_data, g_data))
+        # Host reads of GP, GM and B.
+        rd_mem1, rd_bank1 = Signal(UpdateMem), Signal.like(self.rd_bank)
+        m.d.sync += [rd_mem1.eq(self.rd_mem), rd_bank1.eq(self.rd_bank)]
+
+        def pick(ports: list) -> object:
+            return Array(port.data for port in ports)[rd_bank1] if L > 1 else ports[0].data
+
+        with m.Switch(rd_mem1):
+            with m.Case(UpdateMem.GM):
+                m.d.comb += self.rd_data.eq(pick(rd_gm))
+            with m.Case(UpdateMem.B):
+                m.d.comb += self.rd_data.eq(pick(rd_b))
+            with m.Default():
+                m.d.comb += self.rd_data.eq(pick(rd_gp))
         return m

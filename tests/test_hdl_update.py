@@ -55,7 +55,7 @@ class Harness(Elaboratable):
 
 
 def run_engine(h: Harness, img: dict, k_w: list[int], k_b: list[int], seed_word: int) -> dict:
-    """Seed the rounding lane, load the images (non-zero words), run once, read G and B back."""
+    """Seed the rounding lane, load the images (non-zero words), run once, read GP, GM and B back."""
     dut, noise = h.dut, h.noise
     out: dict = {}
 
@@ -92,8 +92,8 @@ def run_engine(h: Harness, img: dict, k_w: list[int], k_b: list[int], seed_word:
         await ctx.tick()
         assert not ctx.get(dut.busy)
         out.update(cycles=ctx.get(dut.cycles), counted=counted + 1, draws=draws, word=ctx.get(noise.word[1]))
-        for mem in (UpdateMem.G, UpdateMem.B):
-            ctx.set(dut.rd_mem, mem == UpdateMem.B)
+        for mem in (UpdateMem.GP, UpdateMem.GM, UpdateMem.B):
+            ctx.set(dut.rd_mem, mem)
             banks = []
             for p in range(dut.lanes):
                 ctx.set(dut.rd_bank, p)
@@ -102,6 +102,8 @@ def run_engine(h: Harness, img: dict, k_w: list[int], k_b: list[int], seed_word:
                     ctx.set(dut.rd_addr, a)
                     await ctx.tick()
                     words.append(ctx.get(dut.rd_data))
+                    if mem != UpdateMem.B:  # the shared read port shows the same word
+                        assert ctx.get((dut.rd_gp if mem == UpdateMem.GP else dut.rd_gm)[p]) == words[-1]
                 banks.append(words)
             out[mem] = banks
 
@@ -156,7 +158,7 @@ def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, round
     accumulate(vin, ep._lay, M1, M2, GX, colA, A, Q)
     apply_update(want, ep._lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, c.round_update, state, c.lanes,
                  c.upd_bits, c.g_bits, c.b_bits)
-    assert dut.theta(got[UpdateMem.G], got[UpdateMem.B]) == [int(v) for v in want]
+    assert dut.theta(got) == [int(v) for v in want]
     assert got["cycles"] == got["counted"] == dut.cycle_count()
     if rounding == "stochastic":
         assert got["draws"] == lay.n_params
