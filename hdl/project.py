@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import MemoryData, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -21,17 +21,17 @@ CYCLE_BITS = 32
 class InputProjection(wiring.Component):
     """P_j = sat(sum_i vin(pixel_i) * D[i, j], acc_bits) for j < n1, one sample at a time, with `lanes` MAC lanes.
 
-    D = W1[+] - W1[-] (the golden model's `D`, computed by the host after every update, as
-    golden.fixed_ep.refresh does) is held in one memory bank per lane: lane p owns the columns
-    j = p, p + P, ... and keeps D[i, p + k P] at address i * K + k, K = ceil(n1 / P) (padding
-    columns j >= n1 must hold 0; the banks reset to 0). One memory of differences instead of W+ and
-    W-: half the reads and no subtractor, and D is what the update rule changes anyway.
+    The conductances come from the core's shared parameter port (the UpdateEngine's banks, see
+    hdl/params.py): lane p owns the columns j = p, p + P, ... and reads W1[i, p + k P] (GP) and
+    W1[784 + i, p + k P] (GM) at address i * K + k, K = ceil(n1 / P), in the same cycle, and forms
+    D[i, j] = W+ - W- (golden's `D`) itself (padding columns j >= n1 hold 0 in both).
 
     Ports (clock domain `sync`)
     ---------------------------
     vin_we, vin_addr, vin_data (In): write entry vin_addr (a pixel value) of the 256-entry
         input-voltage table (golden consts.vin_table; the table resets to consts.vin_table).
-    d_we, d_lane, d_addr, d_data (In): write D[i, d_lane + k P] = d_data at d_addr = i * K + k.
+    par_addr (Out), par_gp, par_gm (In, ArrayLayout(unsigned(g_bits), P)): the shared parameter read
+        port, each lane's GP and GM word at the previous cycle's par_addr (read while busy).
     start (In): a pulse, while not busy; begins a sample (clears the pixel count and the cycle
         counter; the sums are not cleared but overwritten by the first non-zero pixel's products,
         so a sample costs no clearing cycles). Writes to the tables must not overlap a sample.
@@ -47,17 +47,18 @@ class InputProjection(wiring.Component):
     -------------------
     A pixel taken at edge t looks up vin at edge t (table read); in the next cycle the unit knows
     vin. A pixel with vin = 0 (a zero pixel: vin(0) = 0) is dropped there: one cycle, no MAC; the
-    next pixel is taken in that same cycle. A non-zero one issues K reads of the D banks (k = 0..K-1)
-    in K cycles, the next pixel being taken in the last of them; two cycles later each product
-    vin * D is added into lane p's sum k (stages: D read, product register, accumulate).
+    next pixel is taken in that same cycle. A non-zero one issues K reads of the shared port
+    (k = 0..K-1) in K cycles, the next pixel being taken in the last of them; two cycles later each
+    product vin * D is added into lane p's sum k (stages: W+ and W- read, D and product register,
+    accumulate).
     The golden model skips exactly the inputs with vin = 0 too. With the pixels streamed back to
     back (pix_valid always high), `cycles` = pixels + nonzero * (K - 1) + 4, nonzero being the
     number of pixels with vin(p) != 0 (`expected_cycles`); idle input cycles add one each.
     (A non-zero pixel's pass cycle is its first MAC cycle, hence K - 1 and not K per pixel.)
 
     `pixels` is 784 (golden.config.INPUT_PIXELS) in the core; tests use fewer. The sums are exact:
-    vin_bits + g_bits + bit_length(pixels - 1) + 1 bits. `vin_table` and `d_banks[p]` are the
-    memories' MemoryData (a simulation may read and write them directly).
+    vin_bits + g_bits + bit_length(pixels - 1) + 1 bits. `vin_table` is the table's MemoryData (a
+    simulation may read and write it directly).
     """
 
     def __init__(self, consts: FixedConstants, n1: int, lanes: int, pixels: int = INPUT_PIXELS) -> None:
@@ -77,16 +78,13 @@ class InputProjection(wiring.Component):
         self.sum_bits = consts.vin_bits + consts.g_bits + (pixels - 1).bit_length() + 1
         self.vin_table = MemoryData(shape=signed(consts.vin_bits), depth=PIXEL_LEVELS,
                                     init=[int(v) for v in consts.vin_table])
-        self.d_banks = [MemoryData(shape=self.d_shape, depth=pixels * self.k_count, init=[])
-                        for _ in range(lanes)]
         super().__init__({
             "vin_we": In(1),
             "vin_addr": In(range(PIXEL_LEVELS)),
             "vin_data": In(signed(consts.vin_bits)),
-            "d_we": In(1),
-            "d_lane": In(range(lanes)),
-            "d_addr": In(range(pixels * self.k_count)),
-            "d_data": In(self.d_shape),
+            "par_addr": Out(range(pixels * self.k_count)),
+            "par_gp": In(data.ArrayLayout(unsigned(consts.g_bits), lanes)),
+            "par_gm": In(data.ArrayLayout(unsigned(consts.g_bits), lanes)),
             "start": In(1),
             "pix_valid": In(1),
             "pix_data": In(unsigned(8)),
@@ -146,15 +144,10 @@ class InputProjection(wiring.Component):
         m.d.sync += [c_valid.eq(b_valid), c_first.eq(b_first), c_k.eq(b_k)]
 
         lane_sums = []
+        m.d.comb += self.par_addr.eq(a_base + k)
         for p in range(P):
-            bank = Memory(data=self.d_banks[p])
-            m.submodules[f"d_bank{p}"] = bank
-            dw = bank.write_port()
-            dr = bank.read_port()
-            m.d.comb += [dw.en.eq(self.d_we & (self.d_lane == p)), dw.addr.eq(self.d_addr), dw.data.eq(self.d_data),
-                         dr.addr.eq(a_base + k), dr.en.eq(1)]
             prod = Signal(signed(self.consts.vin_bits + self.d_shape.width), name=f"prod{p}")
-            m.d.sync += prod.eq(b_vin * dr.data)
+            m.d.sync += prod.eq(b_vin * (self.par_gp[p] - self.par_gm[p]))
 
             sums = Memory(shape=signed(self.sum_bits), depth=K, init=[])
             m.submodules[f"sums{p}"] = sums

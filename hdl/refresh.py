@@ -1,4 +1,4 @@
-"""Refresh engine: D = W1[+] - W1[-], totals den_j and reciprocals after a weight update (docs/fixed-point.md 3).
+"""Refresh engine: totals den_j and reciprocals after a weight update (docs/fixed-point.md 3).
 
 `golden.fixed_ep.refresh` is the reference; tests/test_hdl_refresh.py checks it bit for bit.
 """
@@ -7,40 +7,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Array, Cat, MemoryData, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import enum, wiring
+from amaranth.hdl import Array, Cat, MemoryData, Module, Mux, Signal, unsigned
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from golden.config import INPUT_PIXELS
 from golden.fixed_formats import FixedConstants
-from golden.network import Layout
 
+from .params import ParamLayout
 from .recip import Reciprocal
 
 CYCLE_BITS = 32
 DRAIN = 2  # cycles after the last conductance read until every total is written
 
 
-class RefreshMem(enum.Enum, shape=3):
-    """The engine's memories: G and GM are written by the host (`wr_*`), D, DEN and R read by it (`rd_*`)."""
+class RefreshMem(enum.Enum, shape=1):
+    """The engine's memories the host reads (`rd_*`)."""
 
-    G = 0    # conductances: W1[+] (input rows 0..783) and every layer above, see bank_images
-    GM = 1   # conductances W1[-] (input rows 784..1567)
-    D = 2    # D[i, j] = W1[i, j] - W1[784 + i, j]
-    DEN = 3  # totals den_j of the free nodes
-    R = 4    # reciprocals: hidden nodes, then the output nodes' for sign -1, 0, +1
+    DEN = 0  # totals den_j of the free nodes
+    R = 1    # reciprocals: hidden nodes, then the output nodes' for sign -1, 0, +1
 
 
 class RefreshEngine(wiring.Component):
-    """Section 3 after a weight update, bit-exact with golden `refresh` (D, den, recip, recip_out, its count).
+    """Section 3 after a weight update, bit-exact with golden `refresh` (den, recip, recip_out, its count).
 
     Lanes: lane p owns the nodes j = p, p + P, ... of every free layer (groups g of P nodes, G_l =
     ceil(n_l / P) groups), as in RelaxEngine and InputProjection.
 
-    Sums (one conductance word per lane per cycle, two in layer 1). Every memory address of a G bank
-    is read once, in order: layer l, group g, row i. Layer 1 reads W1[i, j] (bank G) and W1[784 + i, j]
-    (bank GM) of its node j = g P + p together: lane p writes D[i, j] = W+ - W- and adds W+ + W- to
-    its column sum. In a layer l >= 2 lane p adds W_l[i, j] to its column sum (the total from below of
+    Sums (one conductance word per lane per cycle, two in layer 1), read through the core's shared
+    parameter port (`par_addr` -> `par_gp`, `par_gm` the next cycle, the UpdateEngine's GP and GM
+    banks in the `ParamLayout`): every conductance once, in the order layer l, group g, row i, at
+    address g_base[l] + i G_l + g. Layer 1 reads W1[i, j] (GP) and W1[784 + i, j] (GM) of its node
+    j = g P + p together and lane p adds W+ + W- to its column sum. In a layer l >= 2 lane p adds
+    W_l[i, j] to its column sum (the total from below of
     node j) and an adder tree over the lanes sums row i's P conductances, which are added to node i of
     layer l - 1 (its total from above) by a read-modify-write of a second totals memory (a row's
     total is complete after the layer's last group). Column sums are written when a group's last row
@@ -54,14 +54,11 @@ class RefreshEngine(wiring.Component):
     denominators <= 0 of the nodes (padding lanes j >= n_l excluded) and of the output's signs in use
     (sign -1 only when `centered`), golden refresh's return value, for the last run.
 
-    Memories (bank p holds lane p's words; `bank_images` gives G and GM from golden's flat theta,
-    `d_word`, `node_word`, `out_word` locate a quantity):
-    G: W1[i, j] at g * 784 + i, then for every layer l >= 2 and group g the rows i < n_{l-1} of W_l[i, j];
-    GM: W1[784 + i, j] at g * 784 + i; D: D[i, j] at i * G_1 + g (InputProjection's layout; padding
-    columns stay 0); DEN: den_j of layer l at v_base[l] + g (RelaxEngine's node layout); R: recip_j
-    of a hidden node at its node address, recip_out[s + 1][j] at v_base[top] + (s + 1) G_top + g
-    (RelaxEngine's R layout). `g_banks`, `gm_banks`, `d_banks`, `r_banks`, `lo_banks`, `hi_banks` are
-    the memories' MemoryData (a simulation may read and write them directly; DEN = lo + hi).
+    Memories (bank p holds lane p's words; `node_word`, `out_word` locate a quantity):
+    DEN: den_j of layer l at v_base[l] + g (RelaxEngine's node layout); R: recip_j of a hidden node
+    at its node address, recip_out[s + 1][j] at v_base[top] + (s + 1) G_top + g (RelaxEngine's R
+    layout). `r_banks`, `lo_banks`, `hi_banks` are the memories' MemoryData (a simulation may read
+    and write them directly; DEN = lo + hi).
 
     Ports
     -----
@@ -78,13 +75,13 @@ class RefreshEngine(wiring.Component):
         Cycles of the last run, from the cycle after `start` to `done` inclusive.
     flags : Out(unsigned(32))
         Saturated denominators of the last run (see above).
-    wr_en, wr_mem (G or GM), wr_bank, wr_addr, wr_data : In
-        Host write of one conductance code.
-    rd_mem (D, DEN or R), rd_bank, rd_addr : In ; rd_data : Out(signed)
+    par_addr : Out ; par_gp, par_gm : In(ArrayLayout(unsigned(g_bits), P))
+        The shared parameter read port (while busy).
+    rd_mem (DEN or R), rd_bank, rd_addr : In ; rd_data : Out(unsigned)
         Host read, data in the next cycle (while idle).
 
     Cycles (`cycle_count`): words + jobs * (steps + 1) + 5, words = 784 G_1 + sum_{l >= 2} G_l n_{l-1}
-    (the depth of a G bank: layer 1's 1568 n_1 conductances take 784 G_1 cycles, two per lane per
+    (the depth of a GP bank: layer 1's 1568 n_1 conductances take 784 G_1 cycles, two per lane per
     cycle, the layers above one per lane per cycle), jobs = sum_{hidden l} G_l + 3 G_top, steps =
     min(recip_bits, F_g + F_r + 1); 5 = 2 drain cycles, the first totals' read, the last results'
     write, done. DRN-XS (1568-100-10) with P = 16 and the default formats: 5488 + 100 + 10 * 29 + 5
@@ -96,27 +93,19 @@ class RefreshEngine(wiring.Component):
         if not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
             self._MustUse__used = True
             raise ValueError(f"lanes must be a power of two, got {lanes!r}")
-        if len(sizes) < 3 or sizes[0] % 2 or min(sizes) < 1:
+        if len(sizes) < 3 or sizes[0] != 2 * INPUT_PIXELS or min(sizes) < 1:
             self._MustUse__used = True
-            raise ValueError("sizes: an even input layer, at least one hidden layer and the output are needed")
+            raise ValueError(f"sizes: {2 * INPUT_PIXELS} inputs, at least one hidden layer and the output are needed")
         self.consts, self.lanes, self.centered = consts, lanes, bool(centered)
-        self.layout = Layout.of([int(n) for n in sizes])
         n = self.sizes = [int(v) for v in sizes]
         top = self.top = len(n) - 1
         L = lanes
         self.log_lanes = L.bit_length() - 1
-        self.half = n[0] // 2
-        self.groups = [0] + [-(-n[l] // L) for l in range(1, top + 1)]
-        self.rows = [0, self.half] + [n[l - 1] for l in range(2, top + 1)]
-        self.w_base = [0] * (top + 2)
-        self.v_base = [0] * (top + 2)
-        for l in range(1, top + 1):
-            self.w_base[l + 1] = self.w_base[l] + self.groups[l] * self.rows[l]
-            self.v_base[l + 1] = self.v_base[l] + self.groups[l]
-        self.g_depth = self.w_base[top + 1]
-        self.gm_depth = self.groups[1] * self.half
-        self.d_depth = self.half * self.groups[1]
-        self.v_depth = self.v_base[top + 1]
+        self.params = pl = ParamLayout(n, L)
+        self.layout = pl.layout
+        self.groups, self.rows, self.g_base, self.v_base = pl.groups, pl.rows, pl.g_base, pl.v_base
+        self.words = pl.gp_depth  # conductance reads, two per lane in layer 1
+        self.v_depth = pl.v_depth
         self.hidden_depth = self.v_base[top]
         self.r_depth = self.v_depth + 2 * self.groups[top]
         self.jobs = self.hidden_depth + 3 * self.groups[top]
@@ -125,51 +114,27 @@ class RefreshEngine(wiring.Component):
         self.d_bits = max(self.den_bits, consts.g_bits) + 2  # den + s beta_g for any beta_g code, signed
         self.steps = min(consts.recip_bits, consts.shift_v + 1)  # Reciprocal's
         self.latency = self.steps + 1
-        self.g_banks = [MemoryData(shape=unsigned(consts.g_bits), depth=self.g_depth, init=[]) for _ in range(L)]
-        self.gm_banks = [MemoryData(shape=unsigned(consts.g_bits), depth=self.gm_depth, init=[]) for _ in range(L)]
-        self.d_banks = [MemoryData(shape=signed(consts.g_bits + 1), depth=self.d_depth, init=[]) for _ in range(L)]
         self.lo_banks = [MemoryData(shape=unsigned(self.den_bits), depth=self.v_depth, init=[]) for _ in range(L)]
         self.hi_banks = [MemoryData(shape=unsigned(self.den_bits), depth=self.hidden_depth, init=[])
                          for _ in range(L)]
         self.r_banks = [MemoryData(shape=unsigned(consts.recip_bits), depth=self.r_depth, init=[])
                         for _ in range(L)]
         bank_bits = max(self.log_lanes, 1)
-        addr_bits = max(max(self.g_depth, self.d_depth, self.r_depth) - 1, 1).bit_length()
-        rd_bits = max(consts.g_bits + 1, self.den_bits, consts.recip_bits) + 1
+        addr_bits = max(self.r_depth - 1, 1).bit_length()
+        words = data.ArrayLayout(unsigned(consts.g_bits), L)
         super().__init__({
             "start": In(1), "beta_g": In(unsigned(consts.g_bits)), "busy": Out(1), "done": Out(1),
             "cycles": Out(unsigned(CYCLE_BITS)), "flags": Out(unsigned(CYCLE_BITS)),
-            "wr_en": In(1), "wr_mem": In(RefreshMem), "wr_bank": In(unsigned(bank_bits)),
-            "wr_addr": In(unsigned(addr_bits)), "wr_data": In(unsigned(consts.g_bits)),
+            "par_addr": Out(range(pl.gp_depth)), "par_gp": In(words), "par_gm": In(words),
             "rd_mem": In(RefreshMem), "rd_bank": In(unsigned(bank_bits)), "rd_addr": In(unsigned(addr_bits)),
-            "rd_data": Out(signed(rd_bits)),
+            "rd_data": Out(unsigned(max(self.den_bits + 1, consts.recip_bits))),
         })
 
     # ---- host side: memory images, addresses and the cycle formula ---------------------------
 
     def cycle_count(self) -> int:
         """The value of `cycles` after a run."""
-        return self.g_depth + self.jobs * self.latency + DRAIN + 3
-
-    def bank_images(self, theta: Sequence[int]) -> dict[RefreshMem, list[list[int]]]:
-        """The G and GM banks' words from golden's flat theta (Layout order; zeros for padding nodes)."""
-        lay, n, L, top = self.layout, self.sizes, self.lanes, self.top
-        img = {RefreshMem.G: [[0] * self.g_depth for _ in range(L)],
-               RefreshMem.GM: [[0] * self.gm_depth for _ in range(L)]}
-        for l in range(1, top + 1):
-            off = int(lay.w_off[l])
-            for j in range(n[l]):
-                p, g = j % L, j // L
-                base = self.w_base[l] + g * self.rows[l]
-                for i in range(self.rows[l]):
-                    img[RefreshMem.G][p][base + i] = int(theta[off + i * n[l] + j])
-                    if l == 1:
-                        img[RefreshMem.GM][p][base + i] = int(theta[off + (self.half + i) * n[l] + j])
-        return img
-
-    def d_word(self, i: int, j: int) -> tuple[int, int]:
-        """(bank, address) of D[i, j] in the D memory."""
-        return j % self.lanes, i * self.groups[1] + j // self.lanes
+        return self.words + self.jobs * self.latency + DRAIN + 3
 
     def node_word(self, node: int) -> tuple[int, int]:
         """(bank, address) of free node `node` (golden's n_off order) in DEN and, for a hidden node, in R."""
@@ -186,35 +151,22 @@ class RefreshEngine(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         c, L, lg, top, n = self.consts, self.lanes, self.log_lanes, self.top, self.sizes
-        G1 = self.groups[1]
 
         def bank(name: str, data: list[MemoryData], p: int) -> Memory:
             mem = Memory(data=data[p])
             setattr(m.submodules, f"{name}{p}", mem)
             return mem
 
-        g_mem = [bank("g", self.g_banks, p) for p in range(L)]
-        gm_mem = [bank("gm", self.gm_banks, p) for p in range(L)]
-        d_mem = [bank("d", self.d_banks, p) for p in range(L)]
         lo_mem = [bank("lo", self.lo_banks, p) for p in range(L)]
         hi_mem = [bank("hi", self.hi_banks, p) for p in range(L)]
         r_mem = [bank("r", self.r_banks, p) for p in range(L)]
-        g_w, gm_w = [x.write_port() for x in g_mem], [x.write_port() for x in gm_mem]
-        g_r, gm_r = [x.read_port() for x in g_mem], [x.read_port() for x in gm_mem]
-        d_w, lo_w, hi_w, r_w = ([x.write_port() for x in mems] for mems in (d_mem, lo_mem, hi_mem, r_mem))
-        d_r, lo_r, r_r = ([x.read_port() for x in mems] for mems in (d_mem, lo_mem, r_mem))
+        lo_w, hi_w, r_w = ([x.write_port() for x in mems] for mems in (lo_mem, hi_mem, r_mem))
+        lo_r, r_r = ([x.read_port() for x in mems] for mems in (lo_mem, r_mem))
         hi_r = [x.read_port(transparent_for=(w,)) for x, w in zip(hi_mem, hi_w)]
         units = [Reciprocal(self.d_bits, c.shift_v, c.recip_bits) for _ in range(L)]
         for p, u in enumerate(units):
             assert u.latency == self.latency
             setattr(m.submodules, f"recip{p}", u)
-
-        # Host writes of the conductances.
-        for mem, ports in ((RefreshMem.G, g_w), (RefreshMem.GM, gm_w)):
-            for p, port in enumerate(ports):
-                m.d.comb += [port.addr.eq(self.wr_addr), port.data.eq(self.wr_data),
-                             port.en.eq(self.wr_en & (self.wr_mem == mem) & ~self.busy
-                                        & ((self.wr_bank == p) if L > 1 else 1))]
 
         def const_of(sel: Signal, values: list[int], shape) -> Signal:
             """values[sel] for the layer index `sel` (a constant mux)."""
@@ -225,12 +177,13 @@ class RefreshEngine(wiring.Component):
                         m.d.comb += out.eq(values[l])
             return out
 
-        # ---- sums: one G address per cycle ----
+        # ---- sums: one parameter address per cycle, g_base[l] + i G_l + g ----
         sl = Signal(range(top + 2))
         sg = Signal(range(max(self.groups) + 1))
         si = Signal(range(max(self.rows) + 1))
-        addr = Signal(range(self.g_depth + 1))
-        d_addr = Signal(range(self.d_depth + G1 + 1))
+        addr = Signal(range(self.words + max(self.groups) + 1))
+        s_gbase = const_of(sl, self.g_base, range(self.words + 1))
+        s_gnext = const_of(sl, self.g_base[1:], range(self.words + 1))
         s_groups = const_of(sl, self.groups, range(max(self.groups) + 1))
         s_rows = const_of(sl, self.rows, range(max(self.rows) + 1))
         s_nodes = const_of(sl, n, range(max(n) + 1))
@@ -262,16 +215,15 @@ class RefreshEngine(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), self.cycles.eq(0), self.flags.eq(0), beta.eq(self.beta_g),
-                                 sl.eq(1), sg.eq(0), si.eq(0), addr.eq(0), d_addr.eq(0),
+                                 sl.eq(1), sg.eq(0), si.eq(0), addr.eq(0),
                                  job.eq(0), dl.eq(1), dg.eq(0), ds.eq(0), tick.eq(0), pend.eq(0)]
                     m.next = "SUM"
             with m.State("SUM"):
-                m.d.sync += [self.cycles.eq(self.cycles + 1), addr.eq(addr + 1), si.eq(si + 1),
-                             d_addr.eq(d_addr + G1)]
+                m.d.sync += [self.cycles.eq(self.cycles + 1), addr.eq(addr + s_groups), si.eq(si + 1)]
                 with m.If(last_i):
-                    m.d.sync += [si.eq(0), sg.eq(sg + 1), d_addr.eq(sg + 1)]
+                    m.d.sync += [si.eq(0), sg.eq(sg + 1), addr.eq(s_gbase + sg + 1)]
                     with m.If(last_g):
-                        m.d.sync += [sg.eq(0), sl.eq(sl + 1)]
+                        m.d.sync += [sg.eq(0), sl.eq(sl + 1), addr.eq(s_gnext)]
                         with m.If(sl == top):
                             m.next = "DRAIN0"
             for k in range(DRAIN):
@@ -322,34 +274,30 @@ class RefreshEngine(wiring.Component):
         for p, u in enumerate(units):
             m.d.comb += u.d.eq(lo_r[p].data + Mux(d_top, 0, hi_r[p].data) + offset)
 
-        # Stage 0: G (and GM) reads at `addr`; stage 1: data, D and column sums; stage 2: row totals.
+        # Stage 0: GP (and GM) reads at `addr`; stage 1: data and column sums; stage 2: row totals.
         v1, first_layer1, upper1, first_i1, last_i1, first_g1 = (Signal(name=x) for x in
                                                                   ("v1", "first_layer1", "upper1", "first_i1",
                                                                    "last_i1", "first_g1"))
         act1 = Signal(L)
         lo_addr1 = Signal(range(self.v_depth + 1))
-        d_addr1 = Signal.like(d_addr)
         row_bank1 = Signal(max(lg, 1))
         row_addr1 = Signal(range(self.v_depth + 1))
         m.d.sync += [v1.eq(summing), first_layer1.eq(sl == 1), upper1.eq(sl > 1), first_i1.eq(si == 0),
-                     last_i1.eq(last_i), first_g1.eq(sg == 0), lo_addr1.eq(s_vbase + sg), d_addr1.eq(d_addr),
+                     last_i1.eq(last_i), first_g1.eq(sg == 0), lo_addr1.eq(s_vbase + sg),
                      row_bank1.eq(si & (L - 1) if L > 1 else 0), row_addr1.eq(s_vbelow + (si >> lg)),
                      act1.eq(Cat(*[(sg << lg) + p < s_nodes for p in range(L)]))]
-        for p in range(L):
-            m.d.comb += [g_r[p].addr.eq(addr), gm_r[p].addr.eq(addr)]
+        m.d.comb += self.par_addr.eq(addr)
 
         row_terms = []
         for p in range(L):
-            wp, wm = g_r[p].data, gm_r[p].data
+            wp, wm = self.par_gp[p], self.par_gm[p]
             col = Signal(unsigned(self.den_bits), name=f"col{p}")
             total = Signal(unsigned(self.den_bits), name=f"total{p}")
             m.d.comb += total.eq(Mux(first_i1, 0, col) + wp + Mux(first_layer1, wm, 0))
             with m.If(v1):
                 m.d.sync += col.eq(total)
             m.d.comb += [lo_w[p].addr.eq(lo_addr1), lo_w[p].data.eq(total),
-                         lo_w[p].en.eq(v1 & last_i1 & act1[p]),
-                         d_w[p].addr.eq(d_addr1), d_w[p].data.eq(wp - wm),
-                         d_w[p].en.eq(v1 & first_layer1 & act1[p])]
+                         lo_w[p].en.eq(v1 & last_i1 & act1[p])]
             row_terms.append(Mux(act1[p], wp, 0))
         v2, first_g2 = Signal(), Signal()
         row2 = Signal(unsigned(self.den_bits))
@@ -366,7 +314,7 @@ class RefreshEngine(wiring.Component):
         for p in range(L):
             m.d.comb += [hi_r[p].addr.eq(Mux(v1, row_addr1, Mux(dividing, den_addr, self.rd_addr))),
                          lo_r[p].addr.eq(Mux(dividing, den_addr, self.rd_addr)),
-                         d_r[p].addr.eq(self.rd_addr), r_r[p].addr.eq(self.rd_addr)]
+                         r_r[p].addr.eq(self.rd_addr)]
 
         # Host reads: data in the next cycle.
         rd_mem, rd_bank, rd_hidden = Signal(RefreshMem), Signal.like(self.rd_bank), Signal()
@@ -376,8 +324,6 @@ class RefreshEngine(wiring.Component):
             return Array(port.data for port in ports)[rd_bank] if L > 1 else ports[0].data
 
         with m.Switch(rd_mem):
-            with m.Case(RefreshMem.D):
-                m.d.comb += self.rd_data.eq(pick(d_r))
             with m.Case(RefreshMem.DEN):
                 m.d.comb += self.rd_data.eq(pick(lo_r) + Mux(rd_hidden, pick(hi_r), 0))
             with m.Case(RefreshMem.R):

@@ -1,8 +1,13 @@
-"""Helpers shared by the Amaranth-simulator tests of hdl/: random codes and running a unit to `done`."""
+"""Helpers shared by the Amaranth-simulator tests of hdl/: random codes, running a unit to `done`, and the
+shared parameter memory the engines read."""
 
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Elaboratable, MemoryData, Module, unsigned
+from amaranth.lib.memory import Memory
+
+from hdl.params import ParamLayout
 
 
 def random_codes(rng: np.random.Generator, bits: int, size: int, signed: bool) -> np.ndarray:
@@ -28,3 +33,33 @@ async def start_and_wait(ctx, dut, limit: int) -> None:
         raise AssertionError(f"no done within {limit} cycles")
     await ctx.tick()
     assert not ctx.get(dut.busy)
+
+
+class SharedParams(Elaboratable):
+    """An engine that reads the conductances through the core's shared parameter port (`par_addr` out,
+    every lane's GP and GM word on `par_gp`, `par_gm` the next cycle), with GP and GM banks in the
+    ParamLayout standing in for the UpdateEngine's. `gp[p]`, `gm[p]` are the banks' MemoryData."""
+
+    def __init__(self, dut: Elaboratable, params: ParamLayout, g_bits: int) -> None:
+        self.dut, self.params = dut, params
+        self.gp = [MemoryData(shape=unsigned(g_bits), depth=params.gp_depth, init=[]) for _ in range(params.lanes)]
+        self.gm = [MemoryData(shape=unsigned(g_bits), depth=params.gm_depth, init=[]) for _ in range(params.lanes)]
+
+    def load(self, ctx, theta) -> None:
+        """Write golden's flat theta's conductances into the banks (every word, padding included)."""
+        gp, gm, _ = self.params.images(theta)
+        for datas, image in ((self.gp, gp), (self.gm, gm)):
+            for p, words in enumerate(image):
+                for a, word in enumerate(words):
+                    ctx.set(datas[p][a], word)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        for name, datas, port in (("gp", self.gp, dut.par_gp), ("gm", self.gm, dut.par_gm)):
+            for p, d in enumerate(datas):
+                mem = Memory(data=d)
+                m.submodules[f"{name}{p}"] = mem
+                rd = mem.read_port()
+                m.d.comb += [rd.addr.eq(dut.par_addr), port[p].eq(rd.data)]
+        return m

@@ -12,14 +12,17 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from golden import config, datasets
+from golden.config import INPUT_PIXELS
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, project
 from golden.fixed_formats import FixedConstants
+from hdl_sim import SharedParams
+from hdl.params import ParamLayout
 from hdl.project import InputProjection
 
 
-def network(n1: int, seed: int, g_bits: int | None = None) -> tuple[FixedEP, np.ndarray]:
-    """A golden model with hidden size n1 whose conductances are random codes (of g_bits bits); its D."""
+def network(n1: int, seed: int, g_bits: int | None = None) -> FixedEP:
+    """A golden model with hidden size n1 whose conductances are random codes (of g_bits bits)."""
     cfg = config.apply(config.preset("drn-xs"), {"precision": "fixed", "momentum": 0.0, "hidden": [n1]}, "test")
     ep = FixedEP(cfg.validate())
     rng = np.random.default_rng(seed)
@@ -27,8 +30,8 @@ def network(n1: int, seed: int, g_bits: int | None = None) -> tuple[FixedEP, np.
     top = (1 << (g_bits or ep.consts.g_bits)) - 1
     for l in range(1, ep.layout.top + 1):
         ep.layout.weights(theta, l)[:] = rng.integers(0, top + 1, ep.layout.weights(theta, l).shape)
-    ep.load_state({"theta": theta})
-    return ep, ep._D.copy()
+    ep.load_state({"theta": theta})  # and its D
+    return ep
 
 
 def small_consts(c: FixedConstants, seed: int) -> FixedConstants:
@@ -46,27 +49,15 @@ def blank_table(c: FixedConstants) -> FixedConstants:
     return dataclasses.replace(c, vin_table=np.zeros(256, np.int64))
 
 
-def run(dut: InputProjection, D: np.ndarray, samples: list[np.ndarray], table: np.ndarray | None = None,
+def run(dut: InputProjection, theta: np.ndarray, samples: list[np.ndarray], table: np.ndarray | None = None,
         gaps: random.Random | None = None) -> list[tuple[list[int], int, int]]:
-    """Load D (one word through the port per lane, the rest directly), optionally the vin table through
-    its port, then each sample: (P read through rd_index, the cycle counter, the cycles counted here)."""
-    K, P = dut.k_count, dut.lanes
+    """Load theta's conductances into the shared parameter banks, optionally the vin table through its
+    port, then each sample: (P read through rd_index, the cycle counter, the cycles counted here)."""
+    h = SharedParams(dut, ParamLayout([2 * INPUT_PIXELS, dut.n1, 10], dut.lanes), dut.consts.g_bits)
     out: list[tuple[list[int], int, int]] = []
 
     async def bench(ctx) -> None:
-        words = []
-        for i in range(D.shape[0]):
-            for j in range(D.shape[1]):
-                words.append((j % P, i * K + j // P, int(D[i, j])))
-        for lane, addr, value in words[P:]:
-            ctx.set(dut.d_banks[lane][addr], value)
-        for lane, addr, value in words[:P]:  # the host's port
-            ctx.set(dut.d_we, 1)
-            ctx.set(dut.d_lane, lane)
-            ctx.set(dut.d_addr, addr)
-            ctx.set(dut.d_data, value)
-            await ctx.tick()
-        ctx.set(dut.d_we, 0)
+        h.load(ctx, theta)
         if table is not None:
             for p in range(256):
                 ctx.set(dut.vin_we, 1)
@@ -98,17 +89,19 @@ def run(dut: InputProjection, D: np.ndarray, samples: list[np.ndarray], table: n
                 got.append(ctx.get(dut.rd_data))
             out.append((got, ctx.get(dut.cycles), counted))
 
-    sim = Simulator(dut)
+    sim = Simulator(h)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
     return out
 
 
-def check(dut: InputProjection, D: np.ndarray, samples: list[np.ndarray], table: np.ndarray,
+def check(dut: InputProjection, ep: FixedEP, samples: list[np.ndarray], table: np.ndarray,
           load_table: bool = False, gaps: random.Random | None = None) -> int:
-    """P bit for bit and the cycle counter against golden; returns how many P_j saturated."""
-    results = run(dut, D, samples, table if load_table else None, gaps)
+    """P bit for bit (against golden `project` on the first `pixels` rows of ep's D) and the cycle counter;
+    returns how many P_j saturated."""
+    D = ep._D[:dut.pixels]
+    results = run(dut, ep.theta, samples, table if load_table else None, gaps)
     top = (1 << (dut.consts.acc_bits - 1)) - 1
     saturated = 0
     for pixels, (got, cycles, counted) in zip(samples, results, strict=True):
@@ -128,21 +121,21 @@ def check(dut: InputProjection, D: np.ndarray, samples: list[np.ndarray], table:
 def test_mnist_and_random_images(n1: int, lanes: int, small: bool) -> None:
     """Three real MNIST images and a dense random one, back to back, on random conductance codes:
     default formats, or small ones (acc_bits 12, a random vin table with zeros: most sums saturate)."""
-    ep, D = network(n1, seed=n1 * 10 + lanes, g_bits=7 if small else None)
+    ep = network(n1, seed=n1 * 10 + lanes, g_bits=7 if small else None)
     consts = small_consts(ep.consts, n1) if small else ep.consts
     images = datasets.load("mnist-subset").train_x
     rng = np.random.default_rng(n1 + 100 * lanes)
     samples = [images[k] for k in (0, 1234 + n1, 4000 + lanes)]
     samples.append(np.where(rng.random(images.shape[1]) < 0.4, 0, rng.integers(1, 256, images.shape[1])))
     dut = InputProjection(blank_table(consts) if small else consts, n1, lanes)
-    saturated = check(dut, D, samples, consts.vin_table, load_table=small)
+    saturated = check(dut, ep, samples, consts.vin_table, load_table=small)
     assert (saturated > 0) == small
 
 
 @pytest.mark.parametrize("n1,lanes", [(4, 1), (8, 2), (14, 4), (12, 2), (16, 1)])
 def test_random_pixels_small_formats_saturate(n1: int, lanes: int) -> None:
     """Short random samples (some all-zero), a table and D loaded through the ports, idle input cycles."""
-    ep, D = network(n1, seed=n1 + lanes, g_bits=7)
+    ep = network(n1, seed=n1 + lanes, g_bits=7)
     consts = small_consts(ep.consts, n1)
     pixels = 40
     rng = np.random.default_rng(n1 * 3 + lanes)
@@ -150,21 +143,21 @@ def test_random_pixels_small_formats_saturate(n1: int, lanes: int) -> None:
     samples.insert(1, np.zeros(pixels, np.int64))
     samples.append(np.full(pixels, 255))
     dut = InputProjection(blank_table(consts), n1, lanes, pixels=pixels)
-    assert check(dut, D[:pixels], samples, consts.vin_table, load_table=True) > 0
-    check(InputProjection(blank_table(consts), n1, lanes, pixels=pixels), D[:pixels], samples, consts.vin_table,
+    assert check(dut, ep, samples, consts.vin_table, load_table=True) > 0
+    check(InputProjection(blank_table(consts), n1, lanes, pixels=pixels), ep, samples, consts.vin_table,
           load_table=True, gaps=random.Random(n1))
 
 
 def test_rejects_bad_sizes() -> None:
-    ep, _ = network(4, 0)
+    ep = network(4, 0)
     for kwargs in ({"n1": 0, "lanes": 1}, {"n1": 4, "lanes": 0}):
         with pytest.raises(ValueError):
             InputProjection(ep.consts, **kwargs)
 
 
 def test_converts_to_verilog() -> None:
-    ep, _ = network(6, 0)
+    ep = network(6, 0)
     text = verilog.convert(InputProjection(ep.consts, 100, 16, pixels=16), name="input_projection", emit_src=False)
     assert "module input_projection" in text
-    for port in ("pix_ready", "rd_data", "cycles", "d_we", "vin_we"):
+    for port in ("pix_ready", "rd_data", "cycles", "par_addr", "par_gp", "vin_we"):
         assert port in text

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 from golden import config
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, refresh
-from hdl_sim import start_and_wait
+from hdl_sim import SharedParams, start_and_wait
 from hdl.refresh import RefreshEngine, RefreshMem
 
 
@@ -62,28 +62,16 @@ def random_theta(rng: np.random.Generator, ep: FixedEP) -> np.ndarray:
     return theta
 
 
-def run_engine(dut: RefreshEngine, thetas: list[np.ndarray], port_words: int, rng: np.random.Generator) -> list:
-    """For each theta: load the G and GM banks (`port_words` random words per memory through the host port,
-    the rest directly), run, read D, den and the reciprocals; (D, den, R banks, flags, cycles) per run."""
+def run_engine(h: SharedParams, thetas: list[np.ndarray]) -> list:
+    """For each theta: load the parameter banks, run, read den and the reciprocals; (den, R banks, flags, cycles)
+    per run."""
     out: list = []
+    dut = h.dut
     L = dut.lanes
 
     async def bench(ctx) -> None:
         for theta in thetas:
-            img = dut.bank_images(theta)
-            for mem, datas in ((RefreshMem.G, dut.g_banks), (RefreshMem.GM, dut.gm_banks)):
-                picks = {(int(rng.integers(L)), int(rng.integers(len(img[mem][0])))) for _ in range(port_words)}
-                for p in range(L):
-                    for a, word in enumerate(img[mem][p]):
-                        ctx.set(datas[p][a], 0 if (p, a) in picks else word)
-                ctx.set(dut.wr_mem, mem)
-                for p, a in sorted(picks):
-                    ctx.set(dut.wr_bank, p)
-                    ctx.set(dut.wr_addr, a)
-                    ctx.set(dut.wr_data, img[mem][p][a])
-                    ctx.set(dut.wr_en, 1)
-                    await ctx.tick()
-                ctx.set(dut.wr_en, 0)
+            h.load(ctx, theta)
             ctx.set(dut.beta_g, dut.consts.beta_g)
             await start_and_wait(ctx, dut, 1_000_000)
             cycles, flags = ctx.get(dut.cycles), ctx.get(dut.flags)
@@ -95,16 +83,11 @@ def run_engine(dut: RefreshEngine, thetas: list[np.ndarray], port_words: int, rn
                 await ctx.tick()
                 return ctx.get(dut.rd_data)
 
-            # D: the first row and one word per bank through the port, the rest directly.
-            D = [[ctx.get(dut.d_banks[p][a]) for a in range(dut.d_depth)] for p in range(L)]
-            for p in range(L):
-                for a in list(range(min(dut.groups[1], dut.d_depth))) + [dut.d_depth - 1]:
-                    D[p][a] = await read(RefreshMem.D, p, a)
             den = [[await read(RefreshMem.DEN, p, a) for a in range(dut.v_depth)] for p in range(L)]
             R = [[await read(RefreshMem.R, p, a) for a in range(dut.r_depth)] for p in range(L)]
-            out.append((D, den, R, flags, cycles))
+            out.append((den, R, flags, cycles))
 
-    sim = Simulator(dut)
+    sim = Simulator(h)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
@@ -128,16 +111,14 @@ def test_refresh_matches_golden(hidden: list[int], small: bool, lanes: int, vari
     centered = variant == "centered"
     dut = RefreshEngine(c, [int(n) for n in lay.sizes], lanes, centered)
     thetas = [random_theta(rng, ep) for _ in range(2)]  # the second run overwrites the first's sums
-    got = run_engine(dut, thetas, 8, rng)
-    n1, nout, top = int(lay.sizes[1]), int(lay.sizes[lay.top]), lay.top
+    got = run_engine(SharedParams(dut, dut.params, c.g_bits), thetas)
+    nout, top = int(lay.sizes[lay.top]), lay.top
     o = int(lay.n_off[top])
-    for theta, (D, den, R, flags, cycles) in zip(thetas, got, strict=True):
+    for theta, (den, R, flags, cycles) in zip(thetas, got, strict=True):
         ep.theta[:] = theta
         want = refresh(ep.theta, ep._lay, ep._WT, ep._D, ep._den, ep._recip, ep._recip_out, c.beta_g, c.shift_v,
                        c.recip_bits, centered)
         assert want >= 2 + centered  # the forced zero totals are counted
-        got_D = np.array([[D[b][a] for b, a in (dut.d_word(i, j) for j in range(n1))] for i in range(dut.half)])
-        np.testing.assert_array_equal(got_D, ep._D)
         got_den = [den[b][a] for b, a in map(dut.node_word, range(lay.n_free))]
         np.testing.assert_array_equal(got_den, ep._den)
         got_recip = [R[b][a] for b, a in map(dut.node_word, range(o))]
@@ -171,5 +152,5 @@ def test_refresh_engine_converts_to_verilog() -> None:
     dut = RefreshEngine(model([6, 8], True, "centered").consts, [1568, 6, 8, 10], 2, True)
     text = verilog.convert(dut, name="refresh_engine", emit_src=False)
     assert "module refresh_engine" in text
-    for port in ("start", "busy", "done", "cycles", "flags", "wr_data", "rd_data"):
+    for port in ("start", "busy", "done", "cycles", "flags", "par_addr", "par_gp", "rd_data"):
         assert port in text
