@@ -47,10 +47,9 @@ class Src(enum.Enum, shape=4):
     FREE = 4     # free state
     S1 = 5       # -beta state
     RELAX_V = 6
-    UPD_G = 7
+    UPD_GP = 7   # the parameter memory's GP banks (layers >= 2)
     UPD_B = 8
-    REF_D = 9
-    REF_R = 10
+    REF_R = 9
 
 
 class Dst(enum.Enum, shape=4):
@@ -62,27 +61,30 @@ class Dst(enum.Enum, shape=4):
     RELAX_P = 3
     RELAX_Y = 4
     RELAX_V = 5
-    REF_G = 6
-    REF_GM = 7
-    PROJ_D = 8
-    FREE = 9
-    FREE_S0 = 10
-    S1 = 11
-    S0 = 12
+    FREE = 6
+    FREE_S0 = 7
+    S1 = 8
+    S0 = 9
 
 
 class EPCore(wiring.Component):
     """One online (batch 1) training sample or one inference, bit-exact with golden `train_samples` / `predict`.
 
     Units: InputProjection, RelaxEngine, Measure with NoiseLanes(consts.lanes) (lane L, the rounding
-    generator, serves the UpdateEngine), UpdateEngine, RefreshEngine, all with `lanes` P lanes. The
-    UpdateEngine's G and B memories are the master copy of the parameters; the other engines keep
-    their own copies in their own layouts. A copy engine moves one word per cycle between the units'
-    host ports, driven by a ROM of (source, bank, address, destination, bank, address) entries that
-    the constructor computes from the layouts (`programs`), in segments:
+    generator, serves the UpdateEngine), UpdateEngine, RefreshEngine, all with `lanes` P lanes.
 
-    - `sync_a` (after an update or a host load): Update G/B -> Relax G/B and Refresh G/GM;
-    - then RefreshEngine runs, then `sync_b`: Refresh D -> Projection D, Refresh R -> Relax R;
+    One parameter memory: the UpdateEngine's GP, GM and B banks (hdl/params.py `ParamLayout`) hold
+    every conductance and bias once. InputProjection and RefreshEngine read the conductances in
+    place through its shared read port (one address, every lane's GP and GM word the next cycle);
+    the sequencer runs one engine at a time, so the port is driven by whichever runs (projection,
+    refresh) or, while idle, by the host parameter port. The RelaxEngine keeps its own small copies:
+    the rows of the conductances of layers >= 2 (each twice: from below and, transposed, from above),
+    the biases and the reciprocals. A copy engine moves one word per cycle between the units' host
+    ports, driven by a ROM of (source, bank, address, destination, bank, address) entries that the
+    constructor computes from the layouts (`programs`), in segments:
+
+    - `sync_a` (after an update or a host load): GP (layers >= 2) and B -> Relax G and B;
+    - then RefreshEngine runs, then `sync_b`: Refresh R -> Relax R;
     - `py`: Projection P -> Relax P, the one-hot label -> Relax Y;
     - `v_from_s0`, `v_from_zero`, `v_from_free`: a state into Relax V;
     - `v_to_free_s0`, `v_to_free`, `v_to_s1`: Relax V out (the prediction, argmax of the output
@@ -132,13 +134,18 @@ class EPCore(wiring.Component):
     (projection + 2) + phases x (relax + 1) + 2 x (measure + 1) + (update + 1) + (refresh + 1) + 5
     + copies, phases = 3 centered else 2, the units' own counts (`expected_cycles`, `cycle_count`),
     copies = a segment's entries + 3 each: py (n_1 + n_top), V in and out (n_free each, twice more
-    when centered), sync_a (every conductance once for the RefreshEngine + those of layers >= 2 twice
-    for the RelaxEngine's rows + n_free biases), sync_b (P x (784 G_1 D words + n_free + 2 G_top
-    reciprocal words)), G_l = ceil(n_l / P). The copies
-    through the units' one-word host ports dominate at size: DRN-XS (1568-100-10), P = 16, 166
-    non-zero pixels: 269,713 cycles, of which sync_a 159,913 and sync_b 87,971 (update 11,094,
-    refresh 5,883, 3 phases 2,262); 1568-4-10 with P = 1: 22,687 (sync_a 6,409, sync_b 3,173).
-    A shared parameter memory read by the engines directly (docs/core.md) removes them.
+    when centered), sync_a (the conductances of layers >= 2 twice for the RelaxEngine's rows +
+    n_free biases), sync_b (P x (G_free + 2 G_top) reciprocal words, G_free = sum_l G_l),
+    G_l = ceil(n_l / P). DRN-XS (1568-100-10), P = 16, 166 non-zero pixels, 4 sweeps, centered:
+    24,105 cycles (update 11,094, refresh 5,883, 3 phases 2,262, projection 1,786, sync_a 2,113,
+    sync_b 163); 1568-4-10 with P = 1: 13,239.
+
+    `lower_bound` = ceil(ops / P), ops = nonzero n_1 (projection MACs) + phases x nsweeps x
+    sum_{l >= 2} 2 n_{l-1} n_l (relaxation MACs, each W_l used from both sides) + n_cond (the
+    update, one multiply-accumulate per conductance) + n_cond (the totals), n_cond the number of
+    conductances: DRN-XS as above 22,263 (train_cycles / lower_bound = 1.083). It counts one
+    operation per lane per cycle; the RefreshEngine adds W+ and W- of layer 1 in the same cycle, so
+    small networks can come in under it (1568-4-10, P = 1: 14,248).
     """
 
     def __init__(self, cfg: Config, lanes: int, consts: FixedConstants | None = None, max_samples: int = 4) -> None:
@@ -187,8 +194,10 @@ class EPCore(wiring.Component):
         return j % self.lanes, self.relax.v_base[l] + j // self.lanes
 
     def _upd_w(self, l: int, i: int, j: int) -> tuple[int, int]:
-        u = self.update
-        return j % self.lanes, u.g_base[l] + i * u.groups[l] + j // self.lanes
+        """(bank, address) of W_l[i, j], l >= 2, in the parameter memory's GP banks."""
+        minus, bank, addr = self.update.params.weight(l, i, j)
+        assert not minus
+        return bank, addr
 
     def _build_programs(self) -> None:
         L, n, top, r, f = self.lanes, self.sizes, self.top, self.relax, self.refresh
@@ -199,21 +208,15 @@ class EPCore(wiring.Component):
                 p, g = j % L, j // L
                 if l > 1:
                     for i in range(n[l - 1]):
-                        a.append((Src.UPD_G, *self._upd_w(l, i, j), Dst.RELAX_G, p, r.g_base[l] + g * r.terms[l] + i))
+                        a.append((Src.UPD_GP, *self._upd_w(l, i, j), Dst.RELAX_G, p, r.g_base[l] + g * r.terms[l] + i))
                 if l < top:
                     lo = n[l - 1] if l > 1 else 0
                     for k in range(n[l + 1]):
-                        a.append((Src.UPD_G, *self._upd_w(l + 1, j, k), Dst.RELAX_G, p,
+                        a.append((Src.UPD_GP, *self._upd_w(l + 1, j, k), Dst.RELAX_G, p,
                                   r.g_base[l] + g * r.terms[l] + lo + k))
                 a.append((Src.UPD_B, p, r.v_base[l] + g, Dst.RELAX_B, p, r.v_base[l] + g))
-                base = f.w_base[l] + g * f.rows[l]
-                for i in range(f.rows[l]):
-                    a.append((Src.UPD_G, *self._upd_w(l, i, j), Dst.REF_G, p, base + i))
-                    if l == 1:
-                        a.append((Src.UPD_G, *self._upd_w(l, f.half + i, j), Dst.REF_GM, p, base + i))
         progs["sync_a"] = a
-        progs["sync_b"] = ([(Src.REF_D, p, x, Dst.PROJ_D, p, x) for p in range(L) for x in range(f.d_depth)]
-                           + [(Src.REF_R, p, x, Dst.RELAX_R, p, x) for p in range(L) for x in range(f.r_depth)])
+        progs["sync_b"] = [(Src.REF_R, p, x, Dst.RELAX_R, p, x) for p in range(L) for x in range(f.r_depth)]
         progs["py"] = ([(Src.PROJ, 0, j, Dst.RELAX_P, j % L, j // L) for j in range(n[1])]
                        + [(Src.LABEL, 0, j, Dst.RELAX_Y, j % L, j // L) for j in range(n[top])])
         nodes = [self.node_word(v) for v in range(self.n_free)]
@@ -265,6 +268,14 @@ class EPCore(wiring.Component):
         # + 2 decision states and done
         return (self.project.expected_cycles(nonzero) + 2 + self.copy_cycles("py") + self.copy_cycles("v_from_zero")
                 + self.relax.cycle_count(nsweeps) + 1 + self.copy_cycles("v_to_free") + 3)
+
+    def lower_bound(self, nonzero: int, nsweeps: int, centered: bool) -> int:
+        """ceil(ops / P): a TRAIN sample's multiply-accumulates spread over the P lanes (docs/core.md)."""
+        n, top = self.sizes, self.top
+        n_cond = sum(n[l - 1] * n[l] for l in range(1, top + 1))
+        relax = (3 if centered else 2) * nsweeps * sum(2 * n[l - 1] * n[l] for l in range(2, top + 1))
+        ops = nonzero * n[1] + relax + n_cond + n_cond  # projection, relaxation, update, totals
+        return -(-ops // self.lanes)
 
     def trace_entries_per_train(self, nsweeps: int, centered: bool) -> int:
         """Trace entries of one TRAIN sample: an ITERATE per group per layer update, a MEASURE per free node twice."""
@@ -333,9 +344,9 @@ class EPCore(wiring.Component):
         # Source read addresses (stage A) and data (stage B).
         m.d.comb += [proj.rd_index.eq(e.saddr)]
         busy = self.busy
-        m.d.comb += [upd.rd_mem.eq(e.src == Src.UPD_B), upd.rd_bank.eq(e.sbank), upd.rd_addr.eq(e.saddr),
-                     ref.rd_mem.eq(Mux(e.src == Src.REF_D, RefreshMem.D, RefreshMem.R)),
-                     ref.rd_bank.eq(e.sbank), ref.rd_addr.eq(e.saddr),
+        m.d.comb += [upd.rd_mem.eq(Mux(e.src == Src.UPD_B, UpdateMem.B, UpdateMem.GP)), upd.rd_bank.eq(e.sbank),
+                     upd.rd_addr.eq(e.saddr), ref.rd_mem.eq(RefreshMem.R), ref.rd_bank.eq(e.sbank),
+                     ref.rd_addr.eq(e.saddr),
                      relax.rd_bank.eq(b_sbank), relax.rd_addr.eq(e.saddr)]  # Relax's bank picks the data
         for name in ("s0", "free", "s1"):
             m.d.comb += flat[name][0].addr.eq(e.saddr)
@@ -351,35 +362,42 @@ class EPCore(wiring.Component):
                 m.d.comb += src_data.eq(flat["s1"][0].data)
             with m.Case(Src.RELAX_V):
                 m.d.comb += src_data.eq(relax.rd_data)
-            with m.Case(Src.UPD_G, Src.UPD_B):
+            with m.Case(Src.UPD_GP, Src.UPD_B):
                 m.d.comb += src_data.eq(upd.rd_data)
-            with m.Case(Src.REF_D, Src.REF_R):
+            with m.Case(Src.REF_R):
                 m.d.comb += src_data.eq(ref.rd_data)
 
-        # Host parameter port: flat index -> Update G/B word.
+        # Host parameter port: flat index -> the parameter memory's GP, GM or B word.
         pmap = []
-        lay = self.layout
+        lay, pl = self.layout, upd.params
         for idx in range(self.n_params):
             for l in range(1, top + 1):
                 w0, b0 = int(lay.w_off[l]), int(lay.b_off[l])
                 if w0 <= idx < w0 + n[l - 1] * n[l]:
-                    i, j = divmod(idx - w0, n[l])
-                    bank, addr = self._upd_w(l, i, j)
-                    pmap.append({"bias": 0, "bank": bank, "addr": addr})
+                    minus, bank, addr = pl.weight(l, *divmod(idx - w0, n[l]))
+                    pmap.append({"mem": UpdateMem.GM if minus else UpdateMem.GP, "bank": bank, "addr": addr})
                 elif b0 <= idx < b0 + n[l]:
-                    j = idx - b0
-                    pmap.append({"bias": 1, "bank": j % L, "addr": upd.v_base[l] + j // L})
-        m.submodules.pmap = pm = Memory(shape=data.StructLayout({"bias": 1, "bank": self.bank_bits,
-                                                                "addr": self.addr_bits}),
+                    bank, addr = pl.bias(l, idx - b0)
+                    pmap.append({"mem": UpdateMem.B, "bank": bank, "addr": addr})
+        m.submodules.pmap = pm = Memory(shape=data.StructLayout({"mem": UpdateMem, "bank": self.bank_bits,
+                                                                "addr": range(max(pl.gp_depth, pl.v_depth))}),
                                         depth=self.n_params, init=pmap)
         pm_w = pm.read_port(domain="comb")
         pm_r = pm.read_port(domain="comb")
         m.d.comb += [pm_w.addr.eq(self.param_addr), pm_r.addr.eq(self.param_raddr)]
         with m.If(~busy):
-            m.d.comb += [upd.rd_mem.eq(pm_r.data.bias), upd.rd_bank.eq(pm_r.data.bank),
+            m.d.comb += [upd.rd_mem.eq(pm_r.data.mem), upd.rd_bank.eq(pm_r.data.bank),
                          upd.rd_addr.eq(pm_r.data.addr),
                          flat["s0"][0].addr.eq(self.state_raddr)]
         m.d.comb += [self.param_rdata.eq(upd.rd_data), self.state_rdata.eq(flat["s0"][0].data)]
+
+        # The shared parameter read port: the one engine that runs addresses it (one at a time).
+        m.d.comb += [proj.par_gp.eq(upd.rd_gp), proj.par_gm.eq(upd.rd_gm),
+                     ref.par_gp.eq(upd.rd_gp), ref.par_gm.eq(upd.rd_gm)]
+        with m.If(proj.busy):
+            m.d.comb += upd.rd_addr.eq(proj.par_addr)
+        with m.Elif(ref.busy):
+            m.d.comb += upd.rd_addr.eq(ref.par_addr)
 
         # Seeds.
         m.d.comb += [noise.seed_load.eq(self.seed_load & ~busy), noise.seed_lane.eq(self.seed_lane),
@@ -401,7 +419,7 @@ class EPCore(wiring.Component):
 
         # Update write port.
         with m.If(~busy):
-            m.d.comb += [upd.wr_en.eq(self.param_we), upd.wr_mem.eq(Mux(pm_w.data.bias, UpdateMem.B, UpdateMem.G)),
+            m.d.comb += [upd.wr_en.eq(self.param_we), upd.wr_mem.eq(pm_w.data.mem),
                          upd.wr_bank.eq(pm_w.data.bank), upd.wr_addr.eq(pm_w.data.addr),
                          upd.wr_data.eq(self.param_wdata)]
         with m.Elif(streaming):
@@ -423,15 +441,10 @@ class EPCore(wiring.Component):
 
         relax_mem = {Dst.RELAX_G: RelaxMem.G, Dst.RELAX_B: RelaxMem.B, Dst.RELAX_R: RelaxMem.R,
                      Dst.RELAX_P: RelaxMem.P, Dst.RELAX_Y: RelaxMem.Y, Dst.RELAX_V: RelaxMem.V}
-        m.d.comb += [relax.wr_bank.eq(b_dbank), relax.wr_addr.eq(b_daddr), relax.wr_data.eq(src_data),
-                     ref.wr_bank.eq(b_dbank), ref.wr_addr.eq(b_daddr), ref.wr_data.eq(src_data),
-                     ref.wr_mem.eq(Mux(b_dst == Dst.REF_GM, RefreshMem.GM, RefreshMem.G)),
-                     proj.d_lane.eq(b_dbank), proj.d_addr.eq(b_daddr), proj.d_data.eq(src_data)]
+        m.d.comb += [relax.wr_bank.eq(b_dbank), relax.wr_addr.eq(b_daddr), relax.wr_data.eq(src_data)]
         for d, mem in relax_mem.items():
             with m.If(b_dst == d):
                 m.d.comb += [relax.wr_mem.eq(mem), relax.wr_en.eq(wr_valid)]
-        m.d.comb += [ref.wr_en.eq(wr_valid & ((b_dst == Dst.REF_G) | (b_dst == Dst.REF_GM))),
-                     proj.d_we.eq(wr_valid & (b_dst == Dst.PROJ_D))]
         for name, dsts in (("s0", (Dst.FREE_S0, Dst.S0)), ("free", (Dst.FREE, Dst.FREE_S0)), ("s1", (Dst.S1,))):
             w = flat[name][1]
             m.d.comb += [w.addr.eq(b_daddr), w.data.eq(src_data),

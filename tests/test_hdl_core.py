@@ -212,3 +212,19 @@ def test_core_converts_to_verilog() -> None:
     assert "module ep_core" in text
     for port in ("start", "mode", "done", "pix_data", "param_rdata", "seed_data", "cycles"):
         assert port in text
+
+
+def test_drn_xs_cycles_near_lower_bound() -> None:
+    cfg = config.apply(config.preset("drn-xs"), {"precision": "fixed"}, "test").validate()
+    dut = EPCore(cfg, 16)
+    for unit in (dut.project, dut.relax, dut.measure, dut.measure.mul, dut.noise, dut.update, dut.refresh):
+        unit._MustUse__used = True  # only the cycle formulas are needed, not the gateware
+    # projection 166 x 100, relaxation 3 phases x 4 sweeps x 2 x 100 x 10, update and totals 1568 x 100 + 100 x 10
+    assert dut.lower_bound(166, 4, True) == -(-(166 * 100 + 3 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
+    assert dut.lower_bound(166, 4, False) == -(-(166 * 100 + 2 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
+    cycles = dut.train_cycles(166, 4, 0, 1, True)
+    assert cycles == 24_105
+    assert cycles <= 1.5 * dut.lower_bound(166, 4, True)
+    # no bulk copies left: the RelaxEngine's rows and biases, and its reciprocals
+    assert dut.copy_cycles("sync_a") == 2 * 100 * 10 + 110 + 3
+    assert dut.copy_cycles("sync_b") == 16 * (7 + 1 + 2) + 3
