@@ -60,6 +60,7 @@ def bench(core: EPCore, simulator: str, samples: int) -> dict:
     centered = cfg.variant == "centered"
     nonzero = [int(np.count_nonzero(c.vin_table[np.array(img)])) for img in params["images"]]
     formula = [core.train_cycles(k, cfg.sweeps, c.sn, cfg.samples, centered) for k in nonzero]
+    bound = [core.lower_bound(k, cfg.sweeps, centered) for k in nonzero]
     train = got["train"]
     rates = [t["free_cycles"] / t["free_seconds"] for t in train]
     measured = [t["cycles"] for t in train]
@@ -69,7 +70,9 @@ def bench(core: EPCore, simulator: str, samples: int) -> dict:
         "run_seconds": round(run_seconds, 1), "params_words": len(params["theta"]),
         "params_seconds": round(got["params_seconds"], 2),
         "load_cycles": got["load"]["cycles"], "load_cycles_formula": core.load_cycles(),
-        "train_cycles": measured, "train_cycles_formula": formula, "nonzero_pixels": nonzero,
+        "train_cycles": measured, "train_cycles_formula": formula, "lower_bound": bound,
+        "train_over_lower_bound": round(statistics.median(m / b for m, b in zip(measured, bound)), 3),
+        "nonzero_pixels": nonzero,
         "free_cycles_per_second": round(statistics.median(rates)),
         "free_share": round(sum(t["free_cycles"] for t in train) / sum(measured), 3),
         "stream_seconds_per_sample": round(statistics.median(t["stream_seconds"] for t in train), 3),
@@ -80,7 +83,8 @@ def bench(core: EPCore, simulator: str, samples: int) -> dict:
     print(f"  parameters: {result['params_words']:,} words, one per cycle from Python, {result['params_seconds']} s; "
           f"LOAD {result['load_cycles']:,} cycles (formula {result['load_cycles_formula']:,})")
     print(f"  TRAIN cycles per sample: measured {measured}, formula {formula} "
-          f"({'equal' if measured == formula else 'DIFFERENT'})")
+          f"({'equal' if measured == formula else 'DIFFERENT'}); lower bound (MACs / P) {bound}: "
+          f"{result['train_over_lower_bound']}x (median)")
     print(f"  free-running (last pixel to done, {100 * result['free_share']:.1f}% of the cycles): "
           f"{result['free_cycles_per_second'] / 1e6:.3f} M cycles/s (median over {samples} samples); "
           f"the 784-pixel stream, Python per cycle: {result['stream_seconds_per_sample']} s per sample")

@@ -80,6 +80,8 @@ def summary(core: EPCore) -> dict:
     mean = typical_nonzero(core)
     nonzero = round(mean)
     mems = memories(core)
+    train = core.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples, centered)
+    bound = core.lower_bound(nonzero, cfg.sweeps, centered)
     return {
         "top": TOP, "model": cfg.model, "sizes": core.sizes, "lanes": core.lanes, "noise_lanes": c.lanes,
         "formats": dataclasses.asdict(cfg.fixed),
@@ -89,7 +91,9 @@ def summary(core: EPCore) -> dict:
             "nonzero_pixels": nonzero,
             "nonzero_pixels_from": f"mean over the {TYPICAL_IMAGES} training images of the pixels with vin != 0 "
                                    f"({mean:.1f}), rounded",
-            "train_cycles": core.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples, centered),
+            "train_cycles": train,
+            "lower_bound": bound,
+            "train_over_lower_bound": round(train / bound, 3),
             "infer_cycles": core.infer_cycles(nonzero, cfg.sweeps_eval),
             "load_cycles": core.load_cycles(),
         },
@@ -114,8 +118,9 @@ def describe(info: dict) -> str:
     return "\n".join([
         f"{info['top']}: {info['model']} {info['sizes']}, {info['lanes']} lanes, g {info['formats']['g_bits']} bits, "
         f"v {info['formats']['v_bits']} bits",
-        f"cycles per sample ({s['nonzero_pixels']} non-zero pixels): TRAIN {s['train_cycles']:,}, "
-        f"INFER {s['infer_cycles']:,}; LOAD {s['load_cycles']:,}",
+        f"cycles per sample ({s['nonzero_pixels']} non-zero pixels): TRAIN {s['train_cycles']:,} "
+        f"({s['train_over_lower_bound']}x the lower bound {s['lower_bound']:,}), INFER {s['infer_cycles']:,}; "
+        f"LOAD {s['load_cycles']:,}",
         f"memories: {len(info['memories'])}, {info['memory_bits']:,} bits; largest: "
         + ", ".join(f"{m['name']} {m['depth']}x{m['width']}" for m in big),
     ])

@@ -37,8 +37,8 @@ SIM_ENV = "EPFPGA_SIM"
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
 # Fast builds, for long simulations: optimised C++ (verilated.mk's default is -Os), X's resolved the
 # fast way (Amaranth's Verilog gives every register an initial value), and only the top module's
-# signals visible to the testbench (cocotb's --public-flat-rw keeps every signal of every module,
-# which halves the speed); the compile takes longer.
+# ports visible to the testbench (cocotb's --public-flat-rw lets VPI write every signal, so Verilator
+# re-evaluates all logic downstream of any of them on every clock edge); the compile takes longer.
 VERILATOR_FAST_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2", "--no-public-flat-rw"]
 ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
 # Verilog-2005 semantics (the last -g wins over cocotb's -g2012): Yosys' Verilog evaluates every
@@ -136,6 +136,13 @@ def write_verilog(component: wiring.Component, toplevel: str, folder: Path) -> P
     return target
 
 
+def top_ports(verilog: Path, toplevel: str) -> list[str]:
+    """The port names of module `toplevel` in a Verilog file written by `write_verilog`."""
+    text = verilog.read_text()
+    start = text.index(f"module {toplevel}(") + len(f"module {toplevel}(")
+    return [port.strip() for port in text[start:text.index(");", start)].split(",")]
+
+
 def tb_params() -> dict:
     """Inside a testbench: the parameters the runner passed to this run (empty outside a run)."""
     path = os.environ.get(PARAMS_ENV)
@@ -184,7 +191,7 @@ class SimBuild:
         """Write the Verilog of `component` and build it for `simulator` in build/sim/<simulator>/<case>
         (incremental: an unchanged design is not recompiled by Icarus; Verilator re-verilates but
         make recompiles nothing). `waves` defaults to $EPFPGA_WAVES. `fast` (Verilator) adds
-        VERILATOR_FAST_ARGS: the testbench then sees the top module's ports and signals only."""
+        VERILATOR_FAST_ARGS: the testbench then sees the top module's ports only."""
         if "," in simulator:
             raise ValueError(f"one simulator per build, got {simulator!r}")
         (name,) = simulators(simulator)
@@ -198,7 +205,8 @@ class SimBuild:
                         else {"build_args": ICARUS_ARGS, "timescale": ICARUS_TIMESCALE})
         if fast and name == "verilator":
             public = folder / "public.vlt"
-            public.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+            public.write_text("`verilator_config\n" + "".join(f'public_flat_rw -module "{toplevel}" -var "{port}"\n'
+                                                              for port in top_ports(source, toplevel)))
             kwargs["build_args"] = VERILATOR_ARGS + VERILATOR_FAST_ARGS + [str(public)]
         try:
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=folder, waves=waves,

@@ -23,6 +23,7 @@ def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
     result = json.loads(lines[-1])
     assert result["bench"] == "core" and result["sizes"] == [1568, 2, 10] and result["samples"] == 2
     assert result["train_cycles"] == result["train_cycles_formula"]
+    assert all(b < m for b, m in zip(result["lower_bound"], result["train_cycles"], strict=True))
     assert result["load_cycles"] == result["load_cycles_formula"]
     assert result["hits"] == result["golden_hits"]
     assert result["free_cycles_per_second"] > 10_000 and 0.5 < result["free_share"] < 1

@@ -51,6 +51,8 @@ def test_summary_follows_the_core(generated: tuple[Path, Path, Path]) -> None:
     s = info["schedule"]
     assert s["nonzero_pixels"] == round(mean) and f"({mean:.1f})" in s["nonzero_pixels_from"]
     assert s["train_cycles"] == core.train_cycles(s["nonzero_pixels"], 4, c.sn, 1, True)
+    assert s["lower_bound"] == core.lower_bound(s["nonzero_pixels"], 4, True) < s["train_cycles"]
+    assert s["train_over_lower_bound"] == round(s["train_cycles"] / s["lower_bound"], 3)
     assert s["infer_cycles"] == core.infer_cycles(s["nonzero_pixels"], 4)
     assert info["sizes"] == [1568, 4, 10] and info["lanes"] == 2 and info["formats"]["g_bits"] == c.g_bits
     mems = info["memories"]
