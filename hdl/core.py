@@ -13,6 +13,7 @@ from golden.network import Layout
 
 from .measure import Measure
 from .noise import NoiseLanes
+from .params import ParamAddress
 from .project import InputProjection
 from .refresh import RefreshEngine, RefreshMem
 from .relax import RelaxEngine, RelaxMem, SweepOrder
@@ -367,27 +368,16 @@ class EPCore(wiring.Component):
             with m.Case(Src.REF_R):
                 m.d.comb += src_data.eq(ref.rd_data)
 
-        # Host parameter port: flat index -> the parameter memory's GP, GM or B word.
-        pmap = []
-        lay, pl = self.layout, upd.params
-        for idx in range(self.n_params):
-            for l in range(1, top + 1):
-                w0, b0 = int(lay.w_off[l]), int(lay.b_off[l])
-                if w0 <= idx < w0 + n[l - 1] * n[l]:
-                    minus, bank, addr = pl.weight(l, *divmod(idx - w0, n[l]))
-                    pmap.append({"mem": UpdateMem.GM if minus else UpdateMem.GP, "bank": bank, "addr": addr})
-                elif b0 <= idx < b0 + n[l]:
-                    bank, addr = pl.bias(l, idx - b0)
-                    pmap.append({"mem": UpdateMem.B, "bank": bank, "addr": addr})
-        m.submodules.pmap = pm = Memory(shape=data.StructLayout({"mem": UpdateMem, "bank": self.bank_bits,
-                                                                "addr": range(max(pl.gp_depth, pl.v_depth))}),
-                                        depth=self.n_params, init=pmap)
-        pm_w = pm.read_port(domain="comb")
-        pm_r = pm.read_port(domain="comb")
-        m.d.comb += [pm_w.addr.eq(self.param_addr), pm_r.addr.eq(self.param_raddr)]
+        # Host parameter port: flat index -> the parameter memory's GP, GM or B word (computed, no table).
+        m.submodules.param_w = pm_w = ParamAddress(upd.params)
+        m.submodules.param_r = pm_r = ParamAddress(upd.params)
+        m.d.comb += [pm_w.index.eq(self.param_addr), pm_r.index.eq(self.param_raddr)]
+
+        def param_mem(a: ParamAddress) -> Mux:
+            return Mux(a.bias, UpdateMem.B, Mux(a.minus, UpdateMem.GM, UpdateMem.GP))
+
         with m.If(~busy):
-            m.d.comb += [upd.rd_mem.eq(pm_r.data.mem), upd.rd_bank.eq(pm_r.data.bank),
-                         upd.rd_addr.eq(pm_r.data.addr),
+            m.d.comb += [upd.rd_mem.eq(param_mem(pm_r)), upd.rd_bank.eq(pm_r.bank), upd.rd_addr.eq(pm_r.addr),
                          flat["s0"][0].addr.eq(self.state_raddr)]
         m.d.comb += [self.param_rdata.eq(upd.rd_data), self.state_rdata.eq(flat["s0"][0].data)]
 
@@ -419,8 +409,8 @@ class EPCore(wiring.Component):
 
         # Update write port.
         with m.If(~busy):
-            m.d.comb += [upd.wr_en.eq(self.param_we), upd.wr_mem.eq(pm_w.data.mem),
-                         upd.wr_bank.eq(pm_w.data.bank), upd.wr_addr.eq(pm_w.data.addr),
+            m.d.comb += [upd.wr_en.eq(self.param_we), upd.wr_mem.eq(param_mem(pm_w)),
+                         upd.wr_bank.eq(pm_w.bank), upd.wr_addr.eq(pm_w.addr),
                          upd.wr_data.eq(self.param_wdata)]
         with m.Elif(streaming):
             m.d.comb += [upd.wr_en.eq(taken), upd.wr_mem.eq(UpdateMem.VIN), upd.wr_bank.eq(0),
