@@ -1,8 +1,8 @@
-"""The verification harness: EPCore with a pixel memory and a TraceBuffer, so a TRAIN sample runs with no host action per clock."""
+"""The verification harness: EPCore with pixel and parameter memories and a TraceBuffer, so a TRAIN sample runs with no host action per clock."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -16,15 +16,25 @@ TRACE_FIELDS = ("kind", "phase", "sweep", "layer", "index", "mask", "data")
 
 
 class VerifyCore(wiring.Component):
-    """EPCore(cfg, lanes) whose pixels come from a memory the host fills before `start`, and whose
-    trace entries of the last command are kept in a TraceBuffer sized for TRAIN samples of up to
-    `max_sweeps` sweeps per phase.
+    """EPCore(cfg, lanes) whose pixels come from a memory filled before `start`, whose parameters move
+between the core and a memory of their own without the host, and whose trace entries of the
+last command are kept in a TraceBuffer sized for TRAIN samples of up to `max_sweeps` sweeps per phase.
 
-    Ports: every EPCore port except pix_* and trace_* (forwarded unchanged), and
-    pix_we, pix_addr, pix_data : In -- write pixel pix_addr (0..783) of the next sample (idle only)
-    trace_count, trace_overflow : Out ; trace_raddr : In ; trace_rdata : Out -- the TraceBuffer's
-        entries of the last command (emptied at every `start`; `entry_fields` describes an entry)
-    """
+The memories `pixels` (784 x 8 bits) and `params` (n_params codes in golden's flat layout) are
+top-level memories of the generated Verilog, so a simulation testbench may also read and write
+them directly between commands (tb/verify_core.py does: thousands of words without a clock each).
+
+Ports: every EPCore port except pix_* and trace_* (forwarded unchanged; the transfers below drive
+the param_* ports while they run), and
+pix_we, pix_addr, pix_data : In -- write pixel pix_addr (0..783) of the next sample (idle only)
+xfer_start, xfer_out : In ; xfer_busy, xfer_done : Out -- copy every parameter code from `params`
+    into the core (xfer_out 0: n_params cycles; run LOAD afterwards) or from the core into `params`
+    (xfer_out 1: n_params + 1 cycles); done pulses once at the end (idle core only)
+trace_count, trace_overflow : Out ; trace_raddr : In ; trace_rdata : Out -- the TraceBuffer's
+    entries of the last command (emptied at every `start`; `entry_fields` describes an entry)
+"""
+
+    BACKDOOR = ("pixels", "params")  # the memories a testbench may access directly
 
     def __init__(self, cfg: Config, lanes: int, max_sweeps: int = 8) -> None:
         self.core = core = EPCore(cfg, lanes)
@@ -36,6 +46,7 @@ class VerifyCore(wiring.Component):
         super().__init__({
             **{name: members[name] for name in self.forwarded},
             "pix_we": In(1), "pix_addr": In(range(INPUT_PIXELS)), "pix_data": In(8),
+            "xfer_start": In(1), "xfer_out": In(1), "xfer_busy": Out(1), "xfer_done": Out(1),
             "trace_count": Out(range(self.trace.depth + 1)), "trace_overflow": Out(1),
             "trace_raddr": In(range(self.trace.depth)), "trace_rdata": Out(self.entry),
         })
@@ -56,6 +67,30 @@ class VerifyCore(wiring.Component):
                 m.d.comb += inner.eq(outer)
             else:
                 m.d.comb += outer.eq(inner)
+
+        # Parameter transfers: one code per cycle between `params` and the core's parameter port.
+        n = core.n_params
+        m.submodules.params = params = Memory(shape=signed(core.data_bits), depth=n, init=[])
+        p_read = params.read_port(domain="comb")
+        p_write = params.write_port()
+        addr = Signal(range(n + 1))
+        out = Signal()
+        late = Signal()  # the core's read data of the last address is still to be written
+        late_addr = Signal(range(n))
+        m.d.comb += [p_read.addr.eq(addr), p_write.addr.eq(late_addr), p_write.data.eq(core.param_rdata),
+                     p_write.en.eq(late)]
+        m.d.sync += [late.eq(self.xfer_busy & out & (addr < n)), late_addr.eq(addr), self.xfer_done.eq(0)]
+        with m.If(self.xfer_busy):
+            with m.If(addr < n):
+                m.d.sync += addr.eq(addr + 1)
+                with m.If(out):
+                    m.d.comb += core.param_raddr.eq(addr)
+                with m.Else():
+                    m.d.comb += [core.param_we.eq(1), core.param_addr.eq(addr), core.param_wdata.eq(p_read.data)]
+            with m.Elif(~late):
+                m.d.sync += [self.xfer_busy.eq(0), self.xfer_done.eq(1)]
+        with m.Elif(self.xfer_start & ~core.busy):
+            m.d.sync += [self.xfer_busy.eq(1), addr.eq(0), out.eq(self.xfer_out)]
 
         # Pixels: written by the host, streamed to the core from the start of every command.
         m.submodules.pixels = pixels = Memory(shape=8, depth=INPUT_PIXELS, init=[])

@@ -94,9 +94,11 @@ class Report:
 
 
 def core_config(config_file: str | Path | None, model: str | None = None) -> Config:
-    """The config of the core to verify (precision fixed), or VerifyError for what the RTL cannot do."""
-    cfg = config.load(model, config_file, {"precision": "fixed"})
+    """The config of the core to verify (the hardware defaults: fixed point, online), or VerifyError for
+    what the RTL cannot do."""
+    cfg = config.load(model, config_file, hardware=True)
     need = _require
+    need(cfg.precision == "fixed", f"precision = {cfg.precision}: the core computes the fixed-point model only")
     need(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online only; set batch_size = 1")
     need(cfg.samples <= MAX_SAMPLES, f"samples (N) = {cfg.samples}: the core measures at most {MAX_SAMPLES} times")
     need(cfg.sweeps <= MAX_SWEEPS, f"sweeps = {cfg.sweeps}: the verification trace holds at most {MAX_SWEEPS}")
@@ -110,7 +112,7 @@ def _require(ok: bool, message: str) -> None:
 
 def check_lanes(cfg: Config, lanes: int) -> None:
     """VerifyError unless the core can be built for `cfg` with `lanes` lanes."""
-    _require(lanes >= 1, f"--lanes must be >= 1, got {lanes}")
+    _require(lanes >= 1 and lanes & (lanes - 1) == 0, f"--lanes must be a power of two, got {lanes}")
     _require(lanes <= max(cfg.hidden + [10]), f"--lanes {lanes} is more than the widest free layer")
     _require(cfg.fixed.round_update != "stochastic" or lanes == 1,
              "round_update = stochastic: the core's update rounds stochastically with one lane only; use --lanes 1")
@@ -217,7 +219,9 @@ def run_rtl(cfg: Config, lanes: int, simulator: str, cases: list[Case], runs: li
     from tb.runner import SimBuild
 
     harness = VerifyCore(cfg, lanes, MAX_SWEEPS)
-    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(cfg, lanes), simulator=simulator)
+    # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
+    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(cfg, lanes), simulator=simulator,
+                            quick=True, public=VerifyCore.BACKDOOR)
     cases_file, results_file = build.folder / "cases.npz", build.folder / "results.npz"
     write_cases(cases_file, cases, runs, X)
     results_file.unlink(missing_ok=True)

@@ -2,11 +2,13 @@
 
 Parameters (tb.runner.tb_params): cases (an .npz written by host.verify.write_cases), results (the
 .npz to write), fields (VerifyCore.entry_fields()), lanes, v_bits, n_params, timeout_cycles.
-Per case: the parameter codes through the parameter port, the noise seeds, the run settings, LOAD,
-CLEAR (golden begin_epoch empties the warm-start state), then per sample the 784 pixels into the
-pixel memory, TRAIN, and once `done` is seen: pred, hit, cycles, recip_saturations (also after
-LOAD), the trace entries and every parameter code. The core runs free from `start` to `done`; Python acts on falling
-edges only between commands (inputs for the next rising edge, outputs of the last one).
+Per case: the parameter codes into the harness's `params` memory and from there into the core,
+the noise seeds, the run settings, LOAD, CLEAR (golden begin_epoch empties the warm-start state),
+then per sample the 784 pixels into the `pixels` memory, TRAIN, and once `done` is seen: pred,
+hit, cycles, recip_saturations (also after LOAD), the trace entries, and every parameter code
+(copied by the harness into `params`). The memories are read and written directly (no clock per
+word); the core and the harness's transfers run free between host events; Python acts on falling
+edges only (inputs for the next rising edge, outputs of the last one).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class VerifyTB:
 
     async def reset(self) -> None:
         dut = self.dut
-        for port in (dut.start, dut.param_we, dut.seed_load, dut.pix_we):
+        for port in (dut.start, dut.param_we, dut.seed_load, dut.pix_we, dut.xfer_start):
             port.value = 0
         dut.rst.value = 1
         await ClockCycles(dut.clk, 2, rising=False)
@@ -67,12 +69,22 @@ class VerifyTB:
             await FallingEdge(self.dut.clk)
         we.value = 0
 
-    async def read(self, raddr: object, rdata: object, count: int, signed: bool) -> list[int]:
+    async def transfer(self, out: bool) -> None:
+        """Copy every parameter code between the harness's `params` memory and the core (out: to `params`)."""
+        dut = self.dut
+        dut.xfer_out.value = int(out)
+        dut.xfer_start.value = 1
+        await FallingEdge(dut.clk)
+        dut.xfer_start.value = 0
+        await with_timeout(RisingEdge(dut.xfer_done), 2 * len(dut.params) * CLOCK_NS + 100, "ns")
+        await FallingEdge(dut.clk)
+
+    async def read(self, raddr: object, rdata: object, count: int) -> list[int]:
         """Read `count` words of a port answering one cycle after its address."""
         out = []
         for a in range(count + 1):
             if a:  # the word of address a - 1, read at the last rising edge
-                out.append(rdata.value.to_signed() if signed else int(rdata.value))
+                out.append(int(rdata.value))
             if a < count:
                 raddr.value = a
                 await FallingEdge(self.dut.clk)
@@ -110,21 +122,26 @@ async def run_cases(dut: object) -> None:
     await tb.reset()
     await FallingEdge(dut.clk)
     for c in range(n_cases):
-        await tb.write(dut.param_we, dut.param_addr, dut.param_wdata, cases["theta"][c])
+        mask = (1 << len(dut.param_wdata)) - 1
+        for a, v in enumerate(cases["theta"][c]):
+            dut.params[a].value = int(v) & mask
+        await tb.transfer(out=False)
         await tb.write(dut.seed_load, dut.seed_lane, dut.seed_data, cases["seeds"][c])
         tb.settings(cases, c)
         await tb.command("LOAD")
         load_saturations[c] = int(dut.recip_saturations.value)
         await tb.command("CLEAR")
         for t in range(n_samples):
-            await tb.write(dut.pix_we, dut.pix_addr, dut.pix_data, cases["pixels"][c, t])
+            for a, v in enumerate(cases["pixels"][c, t]):
+                dut.pixels[a].value = int(v)
             dut.label.value = int(cases["labels"][c, t])
             await tb.command("TRAIN")
             for name in scalars:
                 scalars[name][c, t] = int(getattr(dut, name).value)
-            words = await tb.read(dut.trace_raddr, dut.trace_rdata, int(scalars["trace_count"][c, t]), False)
+            words = await tb.read(dut.trace_raddr, dut.trace_rdata, int(scalars["trace_count"][c, t]))
             entries += [tb.entry(w) for w in words]
-            theta[c, t] = await tb.read(dut.param_raddr, dut.param_rdata, n_params, True)
+            await tb.transfer(out=True)
+            theta[c, t] = [dut.params[a].value.to_signed() for a in range(n_params)]
         dut._log.info("case %d: %d samples", c, n_samples)
     np.savez(params["results"], theta=theta, load_saturations=load_saturations, entries=np.array(entries, np.int64).reshape(-1, 6 + tb.lanes),
              **scalars)

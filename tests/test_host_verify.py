@@ -1,0 +1,216 @@
+"""`host verify` (host/verify.py): the simulated core against the golden model over random cores and run-time settings.
+
+Eight cores are generated at random (1-2 tiny hidden layers, formats and rounding modes of the
+[fixed] table, P = 1, 2, 4), each built once and run for 13 cases of 4 samples with random run-time
+settings (beta, sigma incl. 0, N 1..4, sweeps, order, centered/positive, warm start, seed) in one
+simulation: 104 cases, 0 mismatches. Then the checker must fail: a core built with another
+rounding of the voltages than the golden model's, and a golden model with another rounding of
+the update, each report mismatches whose first divergence is where the difference first acts.
+The builds run two at a time (the suite's machine has two cores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden import config
+from golden.config import Config, ConfigError
+from host import cli
+from host import verify
+from host.verify import Report
+
+CORES = 8
+CASES = 13
+SAMPLES = 4
+SEED = 2026
+FIRST_CORE = """\
+hidden = [2]
+lr_weights = [0.05, 0.05]
+lr_biases = [0.05, 0.05]
+"""
+
+
+def random_core(rng: np.random.Generator, lanes: int, layers: int) -> Config:
+    """A core config drawn at random until the golden model's checks accept it: tiny hidden layers,
+    formats with little headroom (so saturation happens), random rounding and learning-rate modes."""
+    while True:
+        v_frac, g_frac = int(rng.integers(6, 15)), int(rng.integers(8, 21))
+        r_frac = int(rng.integers(12, min(30, 62 - g_frac) + 1))
+        rounding = ["nearest", "truncate"] + (["stochastic"] if lanes == 1 else [])
+        shift = rng.random() < 0.25
+        fixed = {
+            "v_frac": v_frac, "v_bits": v_frac + int(rng.integers(9, 13)), "vin_bits": v_frac + int(rng.integers(8, 11)),
+            "g_frac": g_frac, "g_bits": g_frac + int(rng.integers(1, 4)),
+            "b_bits": v_frac + g_frac + int(rng.integers(2, 10)), "acc_bits": v_frac + g_frac + int(rng.integers(3, 10)),
+            "recip_frac": r_frac, "recip_bits": int(rng.integers(min(r_frac, 20), 32)),
+            "noise_frac": int(rng.integers(8, 20)), "upd_bits": 2 * v_frac + int(rng.integers(6, 20)),
+            "lr_frac": int(rng.integers(16, 28)), "lr_mode": "shift" if shift else "multiply",
+            "round_v": str(rng.choice(rounding[:2])), "round_noise": str(rng.choice(rounding[:2])),
+            "round_update": str(rng.choice(rounding)), "noise_lanes": int(rng.integers(1, 9)),
+        }
+        hidden = [2 * int(rng.integers(1, 4)) for _ in range(layers)]
+        # shift mode: lr / (2 (beta2 - beta1)) and lr_b / (beta2 - beta1) must be powers of two
+        lr = [2.0 ** -int(rng.integers(2, 6)) * 4 if shift else float(rng.uniform(0.01, 0.1)) for _ in hidden + [0]]
+        lr_b = [v / 2 for v in lr] if shift else [float(rng.uniform(0.01, 0.1)) for _ in lr]
+        values = {"hidden": hidden, "lr_weights": lr, "lr_biases": lr_b, "lr_decay": 1.0 if shift else 0.99,
+                  "sweeps": int(rng.integers(1, 5)), "seed": int(rng.integers(0, 2**32)), "fixed": fixed}
+        try:
+            return config.apply(config.load(hardware=True), values, "random core").validate()
+        except ConfigError:
+            continue
+
+
+def cores(first: Path) -> list[tuple[str, Config, int]]:
+    """The cores under test: the first from a TOML file (also run through the CLI), the others random;
+    P = 1, 2 three times each and 4 twice (the core's lanes are a power of two), one and two hidden
+    layers four times each."""
+    rng = np.random.default_rng(SEED)
+    out = [("core0", verify.core_config(first), 1)]
+    for k in range(1, CORES):
+        lanes, layers = [1, 2, 4, 2, 4, 1, 2][k - 1], 1 + k % 2
+        out.append((f"core{k}", random_core(rng, lanes, layers), lanes))
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("verify") / "core0.toml"
+    path.write_text(FIRST_CORE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reports(first_config: Path) -> dict[str, tuple[Config, int, Report]]:
+    """Every verification of this module, two simulations at a time."""
+    jobs = {name: (cfg, lanes, {}) for name, cfg, lanes in cores(first_config)}
+    core0 = jobs["core0"][0]
+    jobs["altered_rtl"] = (core0, 1, {"rtl_fixed": {"round_v": "truncate"}})  # golden rounds to nearest
+
+    def run(name: str) -> tuple[Config, int, Report]:
+        cfg, lanes, altered = jobs[name]
+        return cfg, lanes, verify.verify(cfg, SAMPLES, SEED, lanes, "verilator", CASES if not altered else 1,
+                                         **altered)
+
+    with ThreadPoolExecutor(2) as pool:
+        done = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    # on core0's build (built above): a golden model whose update truncates
+    done["altered_golden"] = (core0, 1, verify.verify(core0, SAMPLES, SEED, 1, "verilator", 1,
+                                                      golden_fixed={"round_update": "truncate"}))
+    return done
+
+
+@pytest.mark.sim
+def test_random_cores_match_golden(reports: dict[str, tuple[Config, int, Report]]) -> None:
+    """>= 100 cases of >= 4 samples over 8 differently generated cores: 0 mismatches."""
+    runs = [reports[f"core{k}"] for k in range(CORES)]
+    builds = {(tuple(cfg.sizes), json_fixed(cfg), lanes) for cfg, lanes, _ in runs}
+    assert len(builds) == CORES
+    assert {lanes for _, lanes, _ in runs} == {1, 2, 4}
+    assert {len(cfg.hidden) for cfg, _, _ in runs} == {1, 2}
+    assert sum(r.cases for _, _, r in runs) >= 100 and all(r.samples >= 4 for _, _, r in runs)
+    for k, (cfg, lanes, report) in enumerate(runs):
+        first = report.first.describe() if report.first else ""
+        assert not report.mismatches, f"core{k} {cfg.sizes} P = {lanes} {cfg.fixed}: {len(report.mismatches)} " \
+                                      f"mismatches, first {first}"
+        assert report.final_identical == report.cases
+        for quantity in ("iterate", "measurement", "conductance", "bias", "prediction", "hit"):
+            assert report.compared[quantity] > 0, quantity
+    # the run-time settings did vary between the cases
+    rounding = {cfg.fixed.round_update for cfg, _, _ in runs} | {cfg.fixed.round_v for cfg, _, _ in runs}
+    assert rounding >= {"nearest", "truncate"}
+
+
+def json_fixed(cfg: Config) -> str:
+    return repr(sorted(dataclasses.asdict(cfg.fixed).items()))
+
+
+def test_cases_vary_the_run_time_settings(first_config: Path) -> None:
+    """The cases of one core cover every run-time setting (no simulation: the case generator alone)."""
+    cfg = verify.core_config(first_config)
+    cases = verify.make_cases(cfg, CASES * 3, SAMPLES, SEED, 5000)
+    assert cases[0].cfg is cfg
+    settings = [c.cfg for c in cases[1:]]
+    assert {c.sigma == 0 for c in settings} == {True, False}
+    assert {c.samples for c in settings} == {1, 2, 3, 4}
+    assert len({c.beta for c in settings}) >= 4 and len({c.seed for c in settings}) == len(settings)
+    assert {c.variant for c in settings} == set(config.VARIANTS) and {c.order for c in settings} == set(config.SWEEP_ORDERS)
+    assert {c.warm_start for c in settings} == {True, False} and len({c.sweeps for c in settings}) >= 3
+
+
+@pytest.mark.sim
+def test_an_altered_rtl_fails_at_the_first_iterate(reports: dict[str, tuple[Config, int, Report]]) -> None:
+    """A core that truncates the node voltages where the golden model rounds to nearest diverges in the
+    first layer update of the first sweep of the first sample's free phase."""
+    report = reports["altered_rtl"][2]
+    assert report.mismatches
+    first = report.first
+    assert (first.quantity, first.case, first.sample, first.phase, first.sweep, first.layer) == \
+        ("iterate", 0, 0, "free", 0, 1)
+    assert first.golden != first.rtl
+
+
+@pytest.mark.sim
+def test_an_altered_golden_fails_at_the_first_update(reports: dict[str, tuple[Config, int, Report]]) -> None:
+    """A golden model that truncates the update where the core rounds to nearest agrees on every iterate
+    and measurement of the first sample and diverges in its parameter update."""
+    report = reports["altered_golden"][2]
+    assert report.mismatches
+    first = report.first
+    assert (first.quantity, first.case, first.sample) == ("conductance", 0, 0)
+    assert {m.quantity for m in report.mismatches if m.sample == 0} <= {"conductance", "bias"}
+
+
+@pytest.mark.sim
+def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int, Report]], first_config: Path,
+                                            capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command on core0's build (cached): exit 0 and the summary; with a report of mismatches, exit 1
+    and the first divergence."""
+    argv = ["verify", "--config", str(first_config), "--samples", "4", "--seed", "5", "--cases", "2"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("verify: 4 samples x 2 cases, 1568-2-10 with P = 1 on verilator: 0 mismatches (")
+    assert out[1].startswith("final parameters identical in 2 of 2 cases; ")
+    monkeypatch.setattr(verify, "verify", lambda *args: reports["altered_rtl"][2])
+    assert cli.main(argv) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("first mismatch: iterate, case 0, sample 0, phase free, sweep 0, layer 1, index ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--samples", "0"], "--samples must be >= 1, got 0"),
+    (["--cases", "0"], "--cases must be >= 1, got 0"),
+    (["--lanes", "0"], "--lanes must be a power of two, got 0"),
+    (["--lanes", "3"], "--lanes must be a power of two, got 3"),
+    (["--seed", "-1"], "--seed must be in [0, 2^32), got -1"),
+    (["--simulator", "questa"], "argument --simulator: invalid choice"),
+    (["--model", "nope"], "unknown model preset 'nope'"),
+    (["--config", "batch.toml"], "batch_size = 4: the core trains online only; set batch_size = 1"),
+    (["--config", "float.toml"], "precision = float: the core computes the fixed-point model only"),
+    (["--config", "stochastic.toml", "--lanes", "2"], "round_update = stochastic: the core's update rounds"),
+    (["--config", "sweeps.toml"], "sweeps = 9: the verification trace holds at most 8"),
+    (["--config", "missing.toml"], "does not exist"),
+])
+def test_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                               args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "batch.toml").write_text("batch_size = 4\n")
+    (tmp_path / "float.toml").write_text('precision = "float"\n')
+    (tmp_path / "stochastic.toml").write_text('[fixed]\nround_update = "stochastic"\n')
+    (tmp_path / "sweeps.toml").write_text("sweeps = 9\n")
+    assert cli.main(["verify", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("host: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_missing_simulator_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no iverilog there
+    assert cli.main(["verify", "--simulator", "icarus"]) == 2
+    err = capsys.readouterr().err
+    assert err == "host: error: simulator 'icarus' is not available: Icarus Verilog is not installed " \
+                  "(apt-get install iverilog)\n"
