@@ -129,6 +129,7 @@ class EPCore(wiring.Component):
         run LOAD afterwards); param_raddr : In ; param_rdata : Out (next cycle, idle only)
     seed_load, seed_lane, seed_data : In -- NoiseLanes' seed port (idle only)
     state_raddr : In ; state_rdata : Out -- the warm-start state S0, flat node order (next cycle)
+    state_we, state_waddr, state_wdata : In -- write S0 (idle only: a resumed run's warm-start state)
     recip_saturations : Out -- sum of the RefreshEngine's flag counts over its runs
 
     Cycles per TRAIN sample (`train_cycles`, pixels back to back, `nonzero` of them with vin != 0):
@@ -180,6 +181,7 @@ class EPCore(wiring.Component):
             "param_raddr": In(range(self.n_params)), "param_rdata": Out(signed(self.data_bits)),
             "seed_load": In(1), "seed_lane": In(range(c.lanes + 1)), "seed_data": In(32),
             "state_raddr": In(range(self.n_free)), "state_rdata": Out(signed(c.v_bits)),
+            "state_we": In(1), "state_waddr": In(range(self.n_free)), "state_wdata": In(signed(c.v_bits)),
             "recip_saturations": Out(unsigned(CYCLE_BITS)),
             "trace_valid": Out(1), "trace_kind": Out(TraceKind), "trace_phase": Out(2), "trace_sweep": Out(8),
             "trace_layer": Out(range(top + 1)), "trace_index": Out(range(max(self.n_free, max(self.relax.groups)) + 1)),
@@ -439,6 +441,9 @@ class EPCore(wiring.Component):
             w = flat[name][1]
             m.d.comb += [w.addr.eq(b_daddr), w.data.eq(src_data),
                          w.en.eq(wr_valid & sum((b_dst == d for d in dsts), Const(0)).bool())]
+        with m.If(~busy):  # the host restores a warm-start state (a resumed run)
+            m.d.comb += [flat["s0"][1].addr.eq(self.state_waddr), flat["s0"][1].data.eq(self.state_wdata),
+                         flat["s0"][1].en.eq(self.state_we)]
 
         # Prediction: argmax over the output nodes as they are copied out of Relax V.
         best = Signal(signed(c.v_bits))

@@ -525,7 +525,6 @@ def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMa
                   "ones (docs/fixed-point.md section 3; RECIP_SAT_COUNT counts them)."),
             Field("start_busy", 1, doc="start was written while busy and was ignored."),
             Field("mem_busy", 2, doc="A memory-window access while busy was ignored."),
-            Field("mem_ro", 3, doc="A write to a read-only memory space was ignored."),
         )),
         Register("PREDICTION", "ro", "Argmax of the last free phase's output codes (lowest index on ties).",
                  width=class_bits),
@@ -579,7 +578,7 @@ def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMa
         Register("MEM_SPACE", "rw", "Memory reached through the MEM_* window.", width=4, fields=(
             Field("space", 0, 4, doc="PARAMS: parameter codes in the golden flat layout (per layer: "
                   "conductances row-major, then biases; run LOAD after writing them); STATE: the warm-start "
-                  "free state, free node j at j (read-only); PIXELS: the next sample's 784 pixel values 0..255.",
+                  "free state, free node j at j (written when a run resumes); PIXELS: the next sample's 784 pixel values 0..255.",
                   values={"PARAMS": 0, "STATE": 1, "PIXELS": 2}),
         )),
         Register("MEM_ADDR", "rw", "Element index in MEM_SPACE; writing it loads the core's access pointer, "

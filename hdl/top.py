@@ -24,8 +24,9 @@ class EPTop(wiring.Component):
     - commands: CTRL.start starts the core when it is idle (else ERRORS.start_busy); CTRL.soft_reset
       resets the core's registers (its memories are kept); STATUS.done is sticky until the next start;
     - the MEM_* window: an access pointer loaded by MEM_ADDR and advanced by each MEM_WDATA_LO write
-      and MEM_RDATA_LO read, over PARAMS (the core's parameter port), STATE (the warm-start state,
-      read-only) and PIXELS (a 784-byte memory the top streams into the core at TRAIN and INFER).
+      and MEM_RDATA_LO read, over PARAMS (the core's parameter port), STATE (the warm-start state)
+      and PIXELS (a 784-byte memory the top streams into the core at TRAIN and INFER). Writes past
+      the end of a space are ignored.
       The element at the pointer is read every cycle, so MEM_RDATA_LO is valid whenever the bus
       reads it (the AXI slave's reads are at least two cycles apart). Accesses while busy are
       ignored and set ERRORS.mem_busy;
@@ -112,7 +113,9 @@ class EPTop(wiring.Component):
         wdata = Cat(r.mem_wdata_lo, r.mem_wdata_hi)
         m.d.comb += [core.param_raddr.eq(addr), core.state_raddr.eq(addr),
                      core.param_addr.eq(ptr), core.param_wdata.eq(wdata),
-                     core.param_we.eq(wstb & ~busy & (space == spaces["PARAMS"])),
+                     core.param_we.eq(wstb & ~busy & (space == spaces["PARAMS"]) & (ptr < core.n_params)),
+                     core.state_waddr.eq(ptr), core.state_wdata.eq(wdata),
+                     core.state_we.eq(wstb & ~busy & (space == spaces["STATE"]) & (ptr < core.n_free)),
                      pix_w.addr.eq(ptr), pix_w.data.eq(r.mem_wdata_lo),
                      pix_w.en.eq(wstb & ~busy & (space == spaces["PIXELS"]) & (ptr < INPUT_PIXELS))]
         element = Signal(WINDOW_BITS)
@@ -130,8 +133,7 @@ class EPTop(wiring.Component):
         m.d.comb += r.errors_set.as_value().eq(Cat(
             core.recip_saturations != sat_seen,
             r.ctrl.start & busy,
-            (wstb | rstb) & busy,
-            wstb & (space == spaces["STATE"])))
+            (wstb | rstb) & busy))
 
         # Pixel streaming: the same read-ahead as the window, on the pixel memory's one read port.
         pix_idx = Signal(range(INPUT_PIXELS + 1))
