@@ -263,6 +263,7 @@ class EPCoreInterface:
 
     async def clear_state(self) -> None:
         """Zero the warm-start state (CLEAR)."""
+        await self._idle("clear the state")
         await self._command("CLEAR")
 
     # ---- samples ----
@@ -272,6 +273,7 @@ class EPCoreInterface:
         if not 0 <= label < self.cfg.sizes[-1]:
             raise CoreError(f"label {label} is not a class 0..{self.cfg.sizes[-1] - 1}")
         self._configured("train")
+        await self._idle("train")
         await self._pixels_in(image)
         await self.write("LABEL", int(label))
         status = await self._command("TRAIN")
@@ -280,6 +282,7 @@ class EPCoreInterface:
     async def infer(self, image: np.ndarray) -> int:
         """The predicted class of one image (free phase from rest, SWEEPS.eval sweeps)."""
         self._configured("infer")
+        await self._idle("infer")
         await self._pixels_in(image)
         await self._command("INFER")
         return await self.read("PREDICTION")
@@ -349,8 +352,8 @@ class EPCoreInterface:
         self._pixels = img
 
     async def _command(self, mode: str) -> int:
-        """Start a command, poll STATUS until done (at most timeout_cycles), check ERRORS; the last STATUS."""
-        await self._idle(f"run {mode}")
+        """Start a command on the idle core, poll STATUS until done (at most timeout_cycles), check ERRORS;
+        the last STATUS."""
         await self.write("CTRL", start=1, mode=self.code("CTRL", "mode", mode))
         waited = 0
         while True:
