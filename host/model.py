@@ -20,6 +20,7 @@ the end of a space return 0; a parameter code is stored as written (the driver c
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,28 @@ ACCESS_CYCLES = 4  # an AXI4-Lite access to the register file, about
 BUSY_CYCLES = 1000  # a command's busy time when no lane count is given
 
 
+def cycle_formulas(cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES) -> Any:
+    """EPCore(cfg, lanes) for its cycle formulas only (train_cycles, infer_cycles, ...): it is never
+    elaborated, so it and its units are marked used (Amaranth warns about unused elaboratables)."""
+    from amaranth._unused import MustUse
+
+    from hdl.core import EPCore
+
+    core = EPCore(cfg, lanes, max_samples=max_samples)
+    todo, seen = [core], set()
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, MustUse):
+            obj._MustUse__used = True
+            todo.extend(vars(obj).values())
+        elif isinstance(obj, (list, tuple)):
+            todo.extend(obj)
+    return core
+
+
 class CoreModel:
     """EPTop's registers, window and commands in Python; implements host.driver's Bus."""
 
@@ -47,11 +70,7 @@ class CoreModel:
         self.consts = ep.consts
         self.layout = ep.layout
         self.busy_cycles, self.access_cycles = busy_cycles, access_cycles
-        self.core = None
-        if lanes is not None:
-            from hdl.core import EPCore
-
-            self.core = EPCore(cfg, lanes, max_samples=max_samples)
+        self.core = cycle_formulas(cfg, lanes, max_samples) if lanes is not None else None
         _, self._s_w, _, self._s_b = lr_codes(cfg, self.consts, 0)  # build constants
         # The core's memories and registers after a power-on reset: zeros, generators at their reset seeds.
         for buf in (ep.theta, ep._WT, ep._D, ep._den, ep._recip, ep._recip_out, ep._S0, ep.flags):
