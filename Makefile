@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test sim bench deps clean
+.PHONY: demo test sim bench deps clean bitstream
 
 demo: $(STAMP)
 	$(BIN)/host train --target golden
@@ -19,6 +19,15 @@ sim: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/host bench golden
+
+# A PYNQ overlay of the core: host/overlays/$(BOARD)/ep_core.bit + .hwh (host/overlay.py), built by Vivado.
+# make bitstream BOARD=pynq-z2|kv260|zcu104 [CONFIG=file.toml] [LANES=16]; without Vivado it stops in one line.
+NO_VIVADO = vivado is not on PATH: source <Vivado>/settings64.sh first (python -m host.overlay --tcl-only --board $(BOARD) writes the Tcl without it)
+bitstream:
+	$(if $(BOARD),,$(error BOARD is required: make bitstream BOARD=pynq-z2 (or kv260 or zcu104)))
+	$(if $(shell command -v vivado),,$(error $(NO_VIVADO)))
+	@$(MAKE) --no-print-directory $(STAMP)
+	$(BIN)/python -m host.overlay --board $(BOARD) $(if $(CONFIG),--config $(CONFIG)) $(if $(LANES),--lanes $(LANES))
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -1,0 +1,82 @@
+"""host/overlay.py without Vivado: the generated Tcl names the right files, part, PS, ports, VLNV and base address
+for every board; the sources it packages; `make bitstream` and the command without Vivado end in one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from host import overlay
+from host.board import OVERLAY_NAME, VLNV
+from tb.driver_checks import OVERRIDES, make_config
+from tb.runner import top_ports
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPECTED = {  # board: part, PS IP, PS master port, base address
+    "pynq-z2": ("xc7z020clg400-1", "processing_system7", "M_AXI_GP0", "0x40000000"),
+    "kv260": ("xck26-sfvc784-2LV-c", "zynq_ultra_ps_e", "M_AXI_HPM0_FPD", "0xa0000000"),
+    "zcu104": ("xczu7ev-ffvc1156-2-e", "zynq_ultra_ps_e", "M_AXI_HPM0_FPD", "0xa0000000"),
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_tcl_names_the_boards_part_ps_address_and_the_core(name: str) -> None:
+    part, ps, master, base = EXPECTED[name]
+    tcl = overlay.build_tcl(overlay.board(name.upper()))
+    vendor, library, ip, version = VLNV.split(":")
+    assert f"set part {part}\n" in tcl
+    assert f"create_bd_cell -type ip -vlnv xilinx.com:ip:{ps} ps" in tcl
+    assert f"-rule xilinx.com:bd_rule:{ps}" in tcl
+    assert f"Master /ps/{master} " in tcl
+    assert f"set_property offset {base} $seg" in tcl and "set_property range 4096 $seg" in tcl
+    assert f"-vendor {vendor} -library {library} " in tcl
+    assert f"set_property name {ip} $core" in tcl and f"set_property version {version} $core" in tcl
+    assert f"create_bd_cell -type ip -vlnv {VLNV} ep_core_0" in tcl
+    assert "add_files -norecurse ep_top.v" in tcl and "set_property top ep_top" in tcl
+    assert "-busif s_axil -clock clk" in tcl and "-clock clk -reset rst" in tcl
+    assert "set_property value ACTIVE_HIGH" in tcl
+    assert "get_bd_intf_pins ep_core_0/s_axil]" in tcl and "ep_core_0/s_axil/reg0" in tcl
+    assert re.search(r"FREQMHZ \{100\}", tcl)
+    for ext in ("bit", "hwh"):
+        assert f"[file join $overlay_dir {OVERLAY_NAME}.{ext}]" in tcl
+    assert str(ROOT) not in tcl and "/home" not in tcl
+
+
+def test_sources_hold_the_ports_the_tcl_names(tmp_path: Path) -> None:
+    cfg = make_config(OVERRIDES)
+    b = overlay.board("pynq-z2")
+    files = overlay.write_sources(cfg, 2, b, tmp_path)
+    assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "regmap.json"]
+    ports = top_ports(tmp_path / "ep_top.v", overlay.TOP)
+    assert {"clk", "rst"} <= set(ports)
+    assert {p.removeprefix("s_axil_") for p in ports if p.startswith("s_axil_")} == {
+        "awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp", "bvalid", "bready",
+        "araddr", "arprot", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready"}
+    verilog = (tmp_path / "ep_top.v").read_text()
+    assert re.search(r"input \[11:0\] s_axil_awaddr;", verilog), "the 4 KiB window the Tcl assigns"
+    assert json.loads((tmp_path / "config.json").read_text())["config"] == cfg.to_dict()
+    assert json.loads((tmp_path / "regmap.json").read_text())["name"] == "ep_core"
+    assert (tmp_path / "build.tcl").read_text() == overlay.build_tcl(b)
+
+
+def test_command_errors_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert overlay.main(["--board", "zedboard", "--tcl-only"]) == 2
+    assert capsys.readouterr().err == ("python -m host.overlay: error: unknown board 'zedboard': choose one of "
+                                       "pynq-z2, kv260, zcu104\n")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert overlay.main(["--board", "kv260"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m host.overlay: error: vivado is not on PATH") and err.count("\n") == 1
+
+
+def test_make_bitstream_without_vivado_fails_in_one_line() -> None:
+    done = subprocess.run(["make", "--no-print-directory", "bitstream", "BOARD=kv260"], cwd=ROOT, capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert re.fullmatch(r"Makefile:\d+: \*\*\* vivado is not on PATH: .*--board kv260 writes the Tcl without it\)\.  "
+                        r"Stop\.\n", done.stderr)
