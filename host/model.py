@@ -37,14 +37,18 @@ BUSY_CYCLES = 1000  # a command's busy time when no lane count is given
 
 
 def cycle_formulas(cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES) -> Any:
-    """EPCore(cfg, lanes) for its cycle formulas only (train_cycles, infer_cycles, ...): it is never
-    elaborated, so it and its units are marked used (Amaranth warns about unused elaboratables)."""
-    from amaranth._unused import MustUse
-
+    """EPCore(cfg, lanes) for its cycle formulas only (train_cycles, infer_cycles, ...)."""
     from hdl.core import EPCore
 
-    core = EPCore(cfg, lanes, max_samples=max_samples)
-    todo, seen = [core], set()
+    return unelaborated(EPCore(cfg, lanes, max_samples=max_samples))
+
+
+def unelaborated(component: Any) -> Any:
+    """Mark a component built for its attributes only, and its units, as used: Amaranth warns about
+    elaboratables that are never elaborated (and the tests turn warnings into errors)."""
+    from amaranth._unused import MustUse
+
+    todo, seen = [component], set()
     while todo:
         obj = todo.pop()
         if id(obj) in seen:
@@ -55,7 +59,7 @@ def cycle_formulas(cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES) -> A
             todo.extend(vars(obj).values())
         elif isinstance(obj, (list, tuple)):
             todo.extend(obj)
-    return core
+    return component
 
 
 class CoreModel:

@@ -211,8 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         b = board(args.board)
         tool = None if args.tcl_only else vivado()
         from hdl.generate import load_core
+        from host.model import unelaborated
 
-        cfg = load_core(args.model, args.config, args.lanes).cfg  # checks lanes and batch size
+        cfg = unelaborated(load_core(args.model, args.config, args.lanes)).cfg  # checks lanes and batch size
         folder = BUILD / b.name
         write_sources(cfg, args.lanes, b, folder)
         out = (args.out or OVERLAYS / b.name).resolve()
