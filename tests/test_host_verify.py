@@ -6,7 +6,8 @@ settings (beta, sigma incl. 0, N 1..4, sweeps, order, centered/positive, warm st
 simulation: 104 cases, 0 mismatches. Then the checker must fail: a core built with another
 rounding of the voltages than the golden model's, and a golden model with another rounding of
 the update, each report mismatches whose first divergence is where the difference first acts.
-The builds run two at a time (the suite's machine has two cores).
+When Icarus is installed, two of the cores also run 2 cases on it. The builds run two at a time
+(the suite's machine has two cores).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from golden.config import Config, ConfigError
 from host import cli
 from host import verify
 from host.verify import Report
+from tb.runner import simulators
 
 CORES = 8
 CASES = 13
@@ -65,6 +67,11 @@ def random_core(rng: np.random.Generator, lanes: int, layers: int) -> Config:
             continue
 
 
+def json_fixed(cfg: Config) -> str:
+    """The [fixed] table of a config as a comparable string."""
+    return repr(sorted(dataclasses.asdict(cfg.fixed).items()))
+
+
 def cores(first: Path) -> list[tuple[str, Config, int]]:
     """The cores under test: the first from a TOML file (also run through the CLI), the others random;
     P = 1, 2 three times each and 4 twice (the core's lanes are a power of two), one and two hidden
@@ -86,15 +93,18 @@ def first_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reports(first_config: Path) -> dict[str, tuple[Config, int, Report]]:
-    """Every verification of this module, two simulations at a time."""
-    jobs = {name: (cfg, lanes, {}) for name, cfg, lanes in cores(first_config)}
+    """Every verification of this module, two simulations at a time: name -> (config, lanes, report)."""
+    built = cores(first_config)
+    jobs = {name: (cfg, lanes, "verilator", CASES, {}) for name, cfg, lanes in built}
     core0 = jobs["core0"][0]
-    jobs["altered_rtl"] = (core0, 1, {"rtl_fixed": {"round_v": "truncate"}})  # golden rounds to nearest
+    jobs["altered_rtl"] = (core0, 1, "verilator", 1, {"rtl_fixed": {"round_v": "truncate"}})  # golden: nearest
+    if "icarus" in simulators():
+        for name, cfg, lanes in (built[0], built[3]):
+            jobs[f"icarus_{name}"] = (cfg, lanes, "icarus", 2, {})
 
     def run(name: str) -> tuple[Config, int, Report]:
-        cfg, lanes, altered = jobs[name]
-        return cfg, lanes, verify.verify(cfg, SAMPLES, SEED, lanes, "verilator", CASES if not altered else 1,
-                                         **altered)
+        cfg, lanes, simulator, cases, altered = jobs[name]
+        return cfg, lanes, verify.verify(cfg, SAMPLES, SEED, lanes, simulator, cases, **altered)
 
     with ThreadPoolExecutor(2) as pool:
         done = dict(zip(jobs, pool.map(run, jobs), strict=True))
@@ -125,8 +135,16 @@ def test_random_cores_match_golden(reports: dict[str, tuple[Config, int, Report]
     assert rounding >= {"nearest", "truncate"}
 
 
-def json_fixed(cfg: Config) -> str:
-    return repr(sorted(dataclasses.asdict(cfg.fixed).items()))
+@pytest.mark.sim
+def test_icarus_matches_golden(reports: dict[str, tuple[Config, int, Report]]) -> None:
+    """The same bench on Icarus (when installed): two cores (P = 1 and 4), 2 cases of 4 samples each."""
+    runs = [report for name, (_, _, report) in reports.items() if name.startswith("icarus_")]
+    if not runs:
+        pytest.skip("Icarus Verilog is not installed")
+    assert len(runs) == 2
+    for report in runs:
+        assert not report.mismatches, report.first.describe()
+        assert report.final_identical == report.cases == 2
 
 
 def test_cases_vary_the_run_time_settings(first_config: Path) -> None:
