@@ -25,7 +25,9 @@ Offsets, fields and codes come only from the register map (hdl.regmap.core_regis
 command waits for STATUS.done at most `timeout_cycles` (CoreTimeout: the core is soft-reset and must
 be configured again); ERRORS' start_busy and mem_busy end a command with a CoreError (recip_sat is
 a result, counted in RECIP_SAT_COUNT like the golden model's recip_saturations). Every error is one
-line. `DriverExecutor` puts the interface behind golden/train.py's Executor protocol, so the training
+line. The interface remembers MEM_WDATA_HI and the pixel memory it wrote (a sample writes only the
+pixels that differ from the last one), so it must be the core's only user between identify() calls.
+`DriverExecutor` puts the interface behind golden/train.py's Executor protocol, so the training
 loop (metrics.json, checkpoints, resume) drives any backend.
 """
 
