@@ -45,7 +45,8 @@ class MMIOBus:
 
 def ip_driver(pynq: Any) -> type:
     """The pynq.DefaultIP subclass bound to VLNV (defined once per pynq module: its metaclass registers bindto)."""
-    if id(pynq) not in _drivers:
+    known = _drivers.get(id(pynq))
+    if known is None or not issubclass(known, pynq.DefaultIP):  # an id can be reused by another module
         class EPCoreIP(pynq.DefaultIP):
             """PYNQ's driver of the EP core: `bus` is host.driver's Bus on the IP's MMIO."""
 
