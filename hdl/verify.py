@@ -1,4 +1,4 @@
-"""The verification harness: EPCore with pixel and parameter memories and a TraceBuffer, so a TRAIN sample runs with no host action per clock."""
+"""The verification harness: EPCore with pixel and parameter memories and a TraceBuffer (a TRAIN sample runs free)."""
 
 from __future__ import annotations
 

@@ -201,15 +201,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """`host verify`: golden vs RTL over K samples per case; exit 1 on any mismatch."""
     from host import verify
-    from tb.runner import SimulationError
+    from tb.runner import SimulationError, SimulatorUnavailable
 
     try:
         cfg = verify.core_config(args.config, args.model)
         report = verify.verify(cfg, args.samples, args.seed, args.lanes, args.simulator, args.cases)
-    except verify.VerifyError as e:
+    except (verify.VerifyError, SimulatorUnavailable) as e:
         raise CliError(str(e)) from None
-    except SimulationError as e:
-        raise CliError(str(e).splitlines()[0]) from None
+    except SimulationError as e:  # a build that fails or a core that never finishes: the RTL failed
+        print(f"verify: the simulation failed: {e}", file=sys.stderr)
+        return 1
     for line in verify.summary(report, cfg, args.lanes, args.simulator):
         print(line)
     return 1 if report.mismatches else 0

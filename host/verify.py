@@ -113,7 +113,7 @@ def _require(ok: bool, message: str) -> None:
 def check_lanes(cfg: Config, lanes: int) -> None:
     """VerifyError unless the core can be built for `cfg` with `lanes` lanes."""
     _require(lanes >= 1 and lanes & (lanes - 1) == 0, f"--lanes must be a power of two, got {lanes}")
-    _require(lanes <= max(cfg.hidden + [10]), f"--lanes {lanes} is more than the widest free layer")
+    _require(lanes <= max(cfg.sizes[1:]), f"--lanes {lanes} is more than the widest free layer")
     _require(cfg.fixed.round_update != "stochastic" or lanes == 1,
              "round_update = stochastic: the core's update rounds stochastically with one lane only; use --lanes 1")
 
@@ -250,8 +250,9 @@ def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray]
 
     def check(quantity: str, golden: np.ndarray, got: np.ndarray, where) -> None:
         compared[quantity] = compared.get(quantity, 0) + golden.size
-        for k in np.flatnonzero(golden.ravel() != got.ravel()):
-            mismatches.append(Mismatch(quantity, *where(int(k)), golden=int(golden.ravel()[k]), rtl=int(got.ravel()[k])))
+        want, have = golden.ravel(), got.ravel()
+        for k in np.flatnonzero(want != have):
+            mismatches.append(Mismatch(quantity, *where(int(k)), golden=int(want[k]), rtl=int(have[k])))
 
     def node(flat: int) -> tuple[int, int]:
         l = max(k for k in range(1, top + 1) if n_off[k] <= flat)

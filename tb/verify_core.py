@@ -143,5 +143,5 @@ async def run_cases(dut: object) -> None:
             await tb.transfer(out=True)
             theta[c, t] = [dut.params[a].value.to_signed() for a in range(n_params)]
         dut._log.info("case %d: %d samples", c, n_samples)
-    np.savez(params["results"], theta=theta, load_saturations=load_saturations, entries=np.array(entries, np.int64).reshape(-1, 6 + tb.lanes),
-             **scalars)
+    np.savez(params["results"], theta=theta, load_saturations=load_saturations,
+             entries=np.array(entries, np.int64).reshape(-1, 6 + tb.lanes), **scalars)

@@ -46,9 +46,11 @@ def random_core(rng: np.random.Generator, lanes: int, layers: int) -> Config:
         rounding = ["nearest", "truncate"] + (["stochastic"] if lanes == 1 else [])
         shift = rng.random() < 0.25
         fixed = {
-            "v_frac": v_frac, "v_bits": v_frac + int(rng.integers(9, 13)), "vin_bits": v_frac + int(rng.integers(8, 11)),
+            "v_frac": v_frac, "v_bits": v_frac + int(rng.integers(9, 13)),
+            "vin_bits": v_frac + int(rng.integers(8, 11)),  # the input gain 100 needs 8 bits above v_frac
             "g_frac": g_frac, "g_bits": g_frac + int(rng.integers(1, 4)),
-            "b_bits": v_frac + g_frac + int(rng.integers(2, 10)), "acc_bits": v_frac + g_frac + int(rng.integers(3, 10)),
+            "b_bits": v_frac + g_frac + int(rng.integers(2, 10)),
+            "acc_bits": v_frac + g_frac + int(rng.integers(3, 10)),
             "recip_frac": r_frac, "recip_bits": int(rng.integers(min(r_frac, 20), 32)),
             "noise_frac": int(rng.integers(8, 20)), "upd_bits": 2 * v_frac + int(rng.integers(6, 20)),
             "lr_frac": int(rng.integers(16, 28)), "lr_mode": "shift" if shift else "multiply",
@@ -156,7 +158,8 @@ def test_cases_vary_the_run_time_settings(first_config: Path) -> None:
     assert {c.sigma == 0 for c in settings} == {True, False}
     assert {c.samples for c in settings} == {1, 2, 3, 4}
     assert len({c.beta for c in settings}) >= 4 and len({c.seed for c in settings}) == len(settings)
-    assert {c.variant for c in settings} == set(config.VARIANTS) and {c.order for c in settings} == set(config.SWEEP_ORDERS)
+    assert {c.variant for c in settings} == set(config.VARIANTS)
+    assert {c.order for c in settings} == set(config.SWEEP_ORDERS)
     assert {c.warm_start for c in settings} == {True, False} and len({c.sweeps for c in settings}) >= 3
 
 
@@ -232,3 +235,16 @@ def test_missing_simulator_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     err = capsys.readouterr().err
     assert err == "host: error: simulator 'icarus' is not available: Icarus Verilog is not installed " \
                   "(apt-get install iverilog)\n"
+
+
+def test_failed_simulation_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A core that fails in simulation (a build error, a TRAIN that never ends) is a failed verification."""
+    from tb.runner import SimulationError
+
+    def hang(*args: object) -> Report:
+        raise SimulationError("1 of 1 cocotb tests failed: tb.verify_core.run_cases (verilator, ...)")
+
+    monkeypatch.setattr(verify, "verify", hang)
+    assert cli.main(["verify"]) == 1
+    assert capsys.readouterr().err == ("verify: the simulation failed: 1 of 1 cocotb tests failed: "
+                                       "tb.verify_core.run_cases (verilator, ...)\n")
