@@ -35,6 +35,7 @@ MAX_SAMPLES = 4         # N: EPCore's default max_samples
 BETAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 DRAWS = 200             # random settings tried per case before giving up
 TIMEOUT_FACTOR = 4      # simulated cycles allowed per command, in units of a TRAIN sample's cycles
+MISSING = np.iinfo(np.int64).min  # no code has this value: a value the trace did not report
 
 
 class VerifyError(ValueError):
@@ -252,7 +253,8 @@ def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray]
         compared[quantity] = compared.get(quantity, 0) + golden.size
         want, have = golden.ravel(), got.ravel()
         for k in np.flatnonzero(want != have):
-            mismatches.append(Mismatch(quantity, *where(int(k)), golden=int(want[k]), rtl=int(have[k])))
+            rtl_value = "no trace entry" if have[k] == MISSING else int(have[k])
+            mismatches.append(Mismatch(quantity, *where(int(k)), golden=int(want[k]), rtl=rtl_value))
 
     def node(flat: int) -> tuple[int, int]:
         l = max(k for k in range(1, top + 1) if n_off[k] <= flat)
@@ -272,10 +274,9 @@ def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray]
             if int(rtl["trace_overflow"][c, t]) or count != want_count:
                 mismatches.append(Mismatch("trace", c, t, "", None, None, "entries", want_count,
                                            f"{count}{' (overflow)' if rtl['trace_overflow'][c, t] else ''}"))
-            # The RTL's iterates and measurements in golden's arrays; unwritten places stay `missing`.
-            missing = np.iinfo(np.int64).min
-            got_iter = np.full((3, cfg.sweeps, nf), missing, np.int64)
-            got_meas = np.full((2, nf), missing, np.int64)
+            # The RTL's iterates and measurements in golden's arrays; places no entry wrote stay MISSING.
+            got_iter = np.full((3, cfg.sweeps, nf), MISSING, np.int64)
+            got_meas = np.full((2, nf), MISSING, np.int64)
             for kind, phase, sweep, layer, index, mask, *values in rows.tolist():
                 if kind == 0 and phase < 3 and sweep < cfg.sweeps and 1 <= layer <= top:
                     for p in range(lanes):

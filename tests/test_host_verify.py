@@ -251,3 +251,64 @@ def test_failed_simulation_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert cli.main(["verify"]) == 1
     assert capsys.readouterr().err == ("verify: the simulation failed: 1 of 1 cocotb tests failed: "
                                        "tb.verify_core.run_cases (verilator, ...)\n")
+
+
+def ideal_rtl(cases: list[verify.Case], runs: list[verify.GoldenRun], cfg: Config, lanes: int) -> dict:
+    """The results file an RTL identical to the golden model would produce (entries in hardware order)."""
+    from golden.network import Layout, sweep_order
+
+    lay = Layout.of(cfg.sizes)
+    sizes, n_off, top = [int(v) for v in lay.sizes], [int(v) for v in lay.n_off], lay.top
+    entries, counts = [], []
+    for case, run in zip(cases, runs, strict=True):
+        for t in range(len(case.idx)):
+            start = len(entries)
+            for phase in ([0, 1, 2] if case.cfg.variant == "centered" else [0, 2]):
+                for sweep in range(case.cfg.sweeps):
+                    for l in sweep_order(case.cfg.order, lay):
+                        for g in range(-(-sizes[l] // lanes)):
+                            js = [j for j in range(g * lanes, (g + 1) * lanes) if j < sizes[l]]
+                            values = [int(run.trace.iterates[t, phase, sweep, n_off[l] + j]) for j in js]
+                            entries.append([0, phase, sweep, l, g, (1 << len(js)) - 1] + values
+                                           + [0] * (lanes - len(js)))
+            for m in range(2):
+                for v in range(lay.n_free):
+                    layer = max(k for k in range(1, top + 1) if n_off[k] <= v)
+                    entries.append([1, m, 0, layer, v, 1, int(run.trace.measured[t, m, v])] + [0] * (lanes - 1))
+            counts.append(len(entries) - start)
+    preds = np.array([[int(np.argmax(r.trace.iterates[t, 0, -1, n_off[top]:])) for t in range(len(c.idx))]
+                      for c, r in zip(cases, runs, strict=True)])
+    shape = preds.shape
+    return {"entries": np.array(entries, np.int64), "trace_count": np.array(counts).reshape(shape),
+            "trace_overflow": np.zeros(shape, np.int64), "theta": np.stack([r.trace.theta for r in runs]),
+            "pred": preds, "hit": np.stack([p == r.labels for p, r in zip(preds, runs)]).astype(np.int64),
+            "load_saturations": np.zeros(len(cases), np.int64),
+            "recip_saturations": np.stack([np.cumsum(r.saturations) for r in runs])}
+
+
+def test_compare_names_the_first_divergence(first_config: Path) -> None:
+    """compare() without a simulator: an ideal RTL matches; a lost trace entry, a wrong measurement and a
+    wrong conductance are each reported where they are, the earliest first."""
+    from golden.datasets import load
+
+    cfg, lanes = verify.core_config(first_config), 2
+    data = load(cfg.dataset, progress=False)
+    cases = verify.make_cases(cfg, 3, 2, SEED, len(data.train_y))
+    runs = [verify.run_golden(case, data.train_x, data.train_y) for case in cases]
+    rtl = ideal_rtl(cases, runs, cfg, lanes)
+    compared, mismatches, identical = verify.compare(cases, runs, rtl, cfg, lanes)
+    assert mismatches == [] and identical == 3 and compared["iterate"] > 0 and compared["recip saturations"] > 0
+    rtl["theta"][2, 1, 5] += 1                    # case 2, sample 1: conductance W1[2, 1]
+    rtl["entries"][-1, 6] += 1                    # case 2, sample 1: the last measured node of M2
+    skip = int(rtl["trace_count"][0].sum())       # case 1, sample 0: its first entry is lost
+    rtl["entries"] = np.delete(rtl["entries"], skip, axis=0)
+    rtl["trace_count"][1, 0] -= 1
+    _, mismatches, identical = verify.compare(cases, runs, rtl, cfg, lanes)
+    assert identical == 2
+    described = [m.describe() for m in mismatches]
+    assert described[0].startswith("trace, case 1, sample 0, index entries: golden ")
+    assert described[1].startswith("iterate, case 1, sample 0, phase free, sweep 0, layer 1, index 0: golden ")
+    assert described[1].endswith("RTL no trace entry")
+    assert any(d.startswith("iterate, case 1, sample 0, phase free, sweep 0, layer 1, index 1: ") for d in described)
+    assert described[-2].startswith("measurement, case 2, sample 1, phase M2, layer 2, index 9: golden ")
+    assert described[-1].startswith("conductance, case 2, sample 1, layer 1, index 2,1: golden ")
