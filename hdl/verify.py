@@ -17,22 +17,22 @@ TRACE_FIELDS = ("kind", "phase", "sweep", "layer", "index", "mask", "data")
 
 class VerifyCore(wiring.Component):
     """EPCore(cfg, lanes) whose pixels come from a memory filled before `start`, whose parameters move
-between the core and a memory of their own without the host, and whose trace entries of the
-last command are kept in a TraceBuffer sized for TRAIN samples of up to `max_sweeps` sweeps per phase.
+    between the core and a memory of their own without the host, and whose trace entries of the
+    last command are kept in a TraceBuffer sized for TRAIN samples of up to `max_sweeps` sweeps per phase.
 
-The memories `pixels` (784 x 8 bits) and `params` (n_params codes in golden's flat layout) are
-top-level memories of the generated Verilog, so a simulation testbench may also read and write
-them directly between commands (tb/verify_core.py does: thousands of words without a clock each).
+    The memories `pixels` (784 x 8 bits) and `params` (n_params codes in golden's flat layout) are
+    top-level memories of the generated Verilog, so a simulation testbench may also read and write
+    them directly between commands (tb/verify_core.py does: no clock per word).
 
-Ports: every EPCore port except pix_* and trace_* (forwarded unchanged; the transfers below drive
-the param_* ports while they run), and
-pix_we, pix_addr, pix_data : In -- write pixel pix_addr (0..783) of the next sample (idle only)
-xfer_start, xfer_out : In ; xfer_busy, xfer_done : Out -- copy every parameter code from `params`
-    into the core (xfer_out 0: n_params cycles; run LOAD afterwards) or from the core into `params`
-    (xfer_out 1: n_params + 1 cycles); done pulses once at the end (idle core only)
-trace_count, trace_overflow : Out ; trace_raddr : In ; trace_rdata : Out -- the TraceBuffer's
-    entries of the last command (emptied at every `start`; `entry_fields` describes an entry)
-"""
+    Ports: every EPCore port except pix_* and trace_* (forwarded unchanged; the transfers below drive
+    the param_* ports while they run), and
+    pix_we, pix_addr, pix_data : In -- write pixel pix_addr (0..783) of the next sample (idle only)
+    xfer_start, xfer_out : In ; xfer_busy, xfer_done : Out -- copy every parameter code from `params`
+        into the core (xfer_out 0: n_params cycles; run LOAD afterwards) or from the core into `params`
+        (xfer_out 1: n_params + 1 cycles); done pulses once at the end (idle core only)
+    trace_count, trace_overflow : Out ; trace_raddr : In ; trace_rdata : Out -- the TraceBuffer's
+        entries of the last command (emptied at every `start`; `entry_fields` describes an entry)
+    """
 
     BACKDOOR = ("pixels", "params")  # the memories a testbench may access directly
 
