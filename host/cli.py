@@ -1,4 +1,4 @@
-"""The `host` command: train networks, run studies over a grid of settings, benchmark, and verify the RTL against the golden model."""
+"""The `host` command: train, run studies over a grid of settings, benchmark, verify the RTL against golden."""
 
 from __future__ import annotations
 
