@@ -42,7 +42,7 @@ class VerifyTB:
 
     async def reset(self) -> None:
         dut = self.dut
-        for port in (dut.start, dut.param_we, dut.seed_load, dut.pix_we, dut.xfer_start):
+        for port in (dut.start, dut.param_we, dut.seed_load, dut.state_we, dut.pix_we, dut.xfer_start):
             port.value = 0
         dut.rst.value = 1
         await ClockCycles(dut.clk, 2, rising=False)
