@@ -106,13 +106,17 @@ def synthesise(rtlil_text: str, top: str, family: str) -> dict[str, int]:
     with tempfile.TemporaryDirectory(prefix="epfpga-yosys-") as tmp:
         src, stat, log = Path(tmp) / "design.il", Path(tmp) / "stat.json", Path(tmp) / "yosys.log"
         src.write_text(rtlil_text)
-        script = f"read_rtlil {src.name}; synth_xilinx -top {top} -family {family} -noiopad; tee -q -o {stat.name} stat -json"
+        # -flatten: besides optimising across the units' boundaries, it avoids yosys' duplicate-wire assertion
+        # in abc9's reintegration on the hierarchical DRN-XS core (YosysHQ/yosys#4349)
+        script = (f"read_rtlil {src.name}; synth_xilinx -flatten -top {top} -family {family} -noiopad; "
+                  f"tee -q -o {stat.name} stat -json")
         with contextlib.chdir(tmp):  # the WebAssembly yosys sees only the working directory
             code = run_yosys(["-q", "-l", log.name, "-p", script])
         if code != 0 or not stat.exists():
-            steps = [line for line in log.read_text(errors="replace").splitlines() if ". Executing " in line]
+            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            steps = [line.strip() for line in lines if ". Executing " in line or line.startswith("ERROR")]
             raise EstimateError(f"yosys synth_xilinx failed for {top} (exit {code})"
-                                + (f" in: {steps[-1].strip()}" if steps else ""))
+                                + (f" at: {steps[-1]}" if steps else ""))
         report = json.loads(stat.read_text())
     return dict(report["design"]["num_cells_by_type"])
 
