@@ -46,7 +46,7 @@ class CoreBench:
     async def reset(self) -> None:
         dut = self.dut
         dut.rst.value = 1
-        for port in ("start", "pix_valid", "param_we", "seed_load"):
+        for port in ("start", "pix_valid", "param_we", "seed_load", "state_we"):  # every write strobe low
             getattr(dut, port).value = 0
         await ClockCycles(dut.clk, 2, rising=False)
         dut.rst.value = 0
