@@ -27,6 +27,7 @@ def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
     assert result["load_cycles"] == result["load_cycles_formula"]
     assert result["hits"] == result["golden_hits"]
     assert result["free_cycles_per_second"] > 10_000 and 0.5 < result["free_share"] < 1
+    assert result["free_cycles_per_cpu_second"] >= 0.9 * result["free_cycles_per_second"]  # CPU time <= wall time
     assert any("M cycles/s" in line for line in lines)
 
 
