@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from amaranth.hdl import Fragment, Shape
-from amaranth.hdl._mem import MemoryInstance
+from amaranth.hdl import Fragment, MemoryInstance, Shape
 from amaranth.lib import wiring
 
 from golden import config, datasets
@@ -55,7 +54,7 @@ def memories(component: wiring.Component) -> list[dict]:
     found = []
 
     def walk(fragment: Fragment, path: str) -> None:
-        if isinstance(fragment, MemoryInstance):
+        if isinstance(fragment, MemoryInstance):  # its data and ports have no public accessors in Amaranth 0.5
             width, depth = Shape.cast(fragment._data.shape).width, fragment._data.depth
             found.append({"name": path, "width": width, "depth": depth, "bits": width * depth,
                           "kind": "ram" if fragment._write_ports else "rom",
