@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test sim bench deps clean bitstream
 
 demo: $(STAMP)
-	$(BIN)/host train --target golden
+	$(BIN)/host train --target sim
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 from typing import NoReturn, Sequence
+
+import numpy as np
 
 from golden import config
 from golden.datasets import DATASET_NAMES, DatasetError, load as load_dataset
@@ -64,14 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="host", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a network (golden model now; simulated core and board later)",
+    t = sub.add_parser("train", help="train a network on the golden model, the simulated core or a board",
                        description="Train a deep resistive network with equilibrium propagation.")
-    t.add_argument("--target", choices=TARGETS, default="golden",
-                   help="what runs the training steps (default: golden)")
-    t.add_argument("--model", help=f"preset: {', '.join(config.PRESETS)} (default drn-xs)")
+    t.add_argument("--target", choices=TARGETS,
+                   help="what runs the training steps: golden (the golden model, float or fixed), sim (the RTL "
+                        "core simulated by Verilator), pynq (the core on a PYNQ board); default golden, or the "
+                        "resumed run's")
+    t.add_argument("--model", help=f"preset: {', '.join(config.PRESETS)} (default drn-xs; --target sim: docs/demo.toml)")
     t.add_argument("--config", type=Path, help="TOML file of settings (see README); the command line overrides it")
     t.add_argument("--dataset", choices=DATASET_NAMES, help="default: mnist-subset (bundled)")
     t.add_argument("--data-dir", help="folder with <dataset>/<official .gz files>; downloads go there")
+    t.add_argument("--train-samples", type=_count, metavar="K", help="train on the first K training images only")
+    t.add_argument("--test-samples", type=_count, metavar="K", help="test on the first K test images only")
     t.add_argument("--sigma", type=_number, help="measurement noise std on the voltages used by the update")
     t.add_argument("--samples", type=_int, help="N: measurements averaged per state")
     t.add_argument("--beta", type=_number, help="nudging strength")
@@ -86,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>-<dataset>)")
     t.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--lanes", type=_count, metavar="P",
+                   help="--target sim: the simulated core's lanes, a power of two (default: docs/demo.toml's)")
+    t.add_argument("--overlay", type=Path, metavar="FILE.bit",
+                   help="--target pynq: an overlay holding the core, its .hwh beside it")
+    t.add_argument("--board", help="--target pynq: the packaged overlay of this board (pynq-z2, kv260, zcu104; "
+                                   "default $BOARD)")
 
     w = sub.add_parser("sweep", help="studies over a grid of settings",
                        description="Sweeps that write a table (CSV and JSON) and a plot (PNG).")
@@ -134,43 +147,105 @@ def _overrides(args: argparse.Namespace) -> dict:
             "dtype": args.dtype, "precision": args.precision}
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """`host train`: resolve the config, load the data, train, write results."""
-    from golden import train as loop
+def _limited(data, train_samples: int | None, test_samples: int | None):
+    """The dataset cut to its first training and test images."""
+    import dataclasses
 
-    if args.target != "golden":
-        raise CliError(f"--target {args.target} is not available yet: the RTL core and its driver are not "
-                       "built in this version; use --target golden")
+    return dataclasses.replace(data, train_x=data.train_x[:train_samples], train_y=data.train_y[:train_samples],
+                               test_x=data.test_x[:test_samples], test_y=data.test_y[:test_samples])
+
+
+def _hardware_target(args: argparse.Namespace, cfg: config.Config, metrics: dict | None) -> tuple[int, object]:
+    """For --target sim or pynq: the config checked against what the core can do, the lanes (sim) and the
+    executor (pynq; the simulation makes its own)."""
+    from host import sim
+
+    lanes = args.lanes if args.lanes is not None else sim.default_lanes(cfg)
+    sim.check_hardware(cfg, lanes if args.target == "sim" else None)
+    if args.target == "sim":
+        from tb.runner import SimulatorUnavailable, simulators
+
+        try:
+            simulators("verilator")
+        except SimulatorUnavailable as e:
+            raise CliError(str(e)) from None
+        return lanes, None
+    from host.board import open_board
+    from host.driver import CoreError, DriverExecutor, EPCoreInterface, run_sync
+
+    try:
+        bus = open_board(bitfile=args.overlay, board=args.board)
+    except CoreError as e:
+        raise CliError(str(e)) from None
+    return lanes, DriverExecutor(EPCoreInterface(bus, cfg), run_sync)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """`host train`: resolve the config, load the data, train (golden model, simulated core or board), write results;
+    the hardware targets end with a bit-for-bit check against the fixed-point golden model."""
+    from golden import train as loop
+    from host import sim
+
     metrics = None
+    limits = (args.train_samples, args.test_samples)
     if args.resume is not None:
-        if args.model or args.config or args.out:
-            raise CliError("--resume continues a stored run: do not combine it with --model, --config or --out")
+        if args.model or args.config or args.out or args.train_samples or args.test_samples:
+            raise CliError("--resume continues a stored run: do not combine it with --model, --config, --out or "
+                           "--train/test-samples")
         out = args.resume
         metrics, state = loop.load_run(out)
         cfg = loop.resume_config(metrics, _overrides(args))
+        target = args.target or metrics.get("target", "golden")
+        limits = (metrics["dataset"]["train_samples"], metrics["dataset"]["test_samples"])
     else:
-        cfg = config.load(args.model, args.config, _overrides(args))
+        target = args.target or "golden"
+        model, overrides = args.model, _overrides(args)
+        if target == "sim" and args.model is None and args.config is None:
+            cfg_values, run = sim.demo()
+            model = cfg_values.pop("model")
+            overrides = {**cfg_values, **{k: v for k, v in overrides.items() if v is not None}}
+            limits = (args.train_samples or run["train_samples"], args.test_samples or run["test_samples"])
+            args.lanes = args.lanes or run["lanes"]
+        cfg = config.load(model, args.config, overrides, hardware=target != "golden")
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
-    data = load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress)
-    executor = loop.golden_executor(cfg)
+    args.target = target
+    lanes, executor = _hardware_target(args, cfg, metrics) if target != "golden" else (0, loop.golden_executor(cfg))
+    data = _limited(load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress), *limits)
     if metrics is None:
         loop.prepare_out(out)  # only now: a run that cannot start leaves no folder behind
     else:
-        try:
-            executor.load_state(state)
-        except (KeyError, ValueError) as e:
-            raise loop.RunError(f"cannot resume from {out}: the checkpoint does not fit its config ({e})") from None
+        if executor is not None:
+            try:
+                executor.load_state(state)
+            except (KeyError, ValueError) as e:
+                raise loop.RunError(f"cannot resume from {out}: the checkpoint does not fit its config ({e})") from None
         print(f"resuming {out} after epoch {len(metrics['epochs'])}")
+    how = {"golden": cfg.precision, "sim": f"fixed, P = {lanes}, Verilator", "pynq": "fixed"}[target]
     print(f"training {cfg.model} {cfg.sizes} on {data.name} ({len(data.train_y)} train, "
-          f"{len(data.test_y)} test; {data.source}) with --target {args.target} ({cfg.precision}), sigma={cfg.sigma:g}, "
+          f"{len(data.test_y)} test; {data.source}) with --target {target} ({how}), sigma={cfg.sigma:g}, "
           f"N={cfg.samples}, beta={cfg.beta:g} -> {out}")
     if data.note:
         print(f"note: {data.note}")
-    metrics = loop.train(cfg, data, executor, out, args.target, metrics, progress=not args.no_progress)
+    if target == "sim":
+        started = time.perf_counter()
+        print(f"building the core for Verilator (build/sim/verilator/{sim.build_name(cfg, lanes)}; a few minutes "
+              "the first time, then reused)")
+        build = sim.build_core(cfg, lanes)
+        print(f"core ready after {time.perf_counter() - started:.0f} s; training in the simulation")
+        sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
+        metrics = json.loads((out / loop.METRICS).read_text())
+    else:
+        metrics = loop.train(cfg, data, executor, out, target, metrics, progress=not args.no_progress)
     last = metrics["epochs"][-1]
     print(f"done: test accuracy {100 * last['test_accuracy']:.2f}% after {last['epoch']} epochs; "
           f"results in {out / loop.METRICS}")
-    return 0
+    if target == "golden":
+        return 0
+    theta = np.load(out / loop.CHECKPOINT)["theta"]
+    difference = sim.golden_difference(cfg, data, theta)
+    print(f"bit-exact with golden: {'yes' if difference is None else 'no'} (the fixed-point golden model trained "
+          f"on the same samples with the same settings{'' if difference is None else ': ' + difference})")
+    return 0 if difference is None else 1
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

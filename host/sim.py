@@ -1,0 +1,324 @@
+"""The simulated core as a training target: golden/train.py's loop inside a cocotb simulation of EPTop (Verilator),
+through host.driver and the AXI4-Lite bus model; `host train --target sim` and `host bench sim`.
+
+The host side (`train`, `bench`) builds the core once per config and lane count (build/sim/verilator/host-...: a
+later run reuses the compiled model) and runs tb/host_train.py, whose tests call `run_loop` / `run_bench` here in
+a cocotb bridge thread: the code is synchronous, every driver coroutine it starts is awaited in the simulation.
+The simulator's output goes to a log, so the simulation reports its progress (each sample, each line the loop
+prints, an error) as JSON lines in an events file that the host follows to draw the progress bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from golden import train as loop
+from golden.config import Config, apply, require
+from golden.datasets import Dataset
+from golden.fixed_formats import derive
+from hdl.regmap import MAX_SAMPLES
+from host.driver import DriverExecutor, EPCoreInterface
+from tb.runner import ROOT
+
+DEMO_CONFIG = ROOT / "docs" / "demo.toml"  # the network, data and lanes of `make demo` (its comments say why)
+PERIOD_NS = 10  # the simulated clock: 100 MHz, the boards' FCLK0
+POLL_SAMPLES = 8  # STATUS reads per TRAIN sample while the core runs (more is slower, fewer idles the core)
+FOLLOW_SECONDS = 0.2  # how often the host reads the events file
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+class SimError(RuntimeError):
+    """The simulated run failed (a driver error, a core that does not answer); one line."""
+
+
+def demo() -> tuple[dict[str, Any], dict[str, int]]:
+    """docs/demo.toml: its config settings (with `model`) and its run options (lanes, train_samples, test_samples)."""
+    values = tomllib.loads(DEMO_CONFIG.read_text())
+    return values, values.pop("run")
+
+
+def default_lanes(cfg: Config) -> int:
+    """The demo's lanes, or fewer for a network whose widest layer has fewer nodes."""
+    return min(demo()[1]["lanes"], 1 << (max(cfg.sizes[1:]) - 1).bit_length())
+
+
+def check_hardware(cfg: Config, lanes: int | None = None) -> None:
+    """ConfigError (one line) for what the core cannot do: float precision, batches, more than MAX_SAMPLES
+    measurements, lanes that are not a power of two up to the widest layer."""
+    require(cfg.precision == "fixed", f"precision = {cfg.precision}: the core computes the fixed-point model only")
+    require(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online, one sample per update; "
+            "set batch_size = 1")
+    require(cfg.samples <= MAX_SAMPLES, f"samples (N) = {cfg.samples}: the core measures at most {MAX_SAMPLES} times")
+    if lanes is not None:
+        widest = 1 << (max(cfg.sizes[1:]) - 1).bit_length()
+        require(lanes in [1 << k for k in range(widest.bit_length())],
+                f"--lanes must be a power of two from 1 to {widest} (the widest layer, rounded up), got {lanes}")
+
+
+def poll_cycles(cfg: Config, lanes: int) -> int:
+    """Cycles between STATUS reads: a TRAIN sample's cycles / POLL_SAMPLES (a bus read costs the simulation
+    as much Python as thousands of free-running cycles)."""
+    from host.model import cycle_formulas
+
+    core, c = cycle_formulas(cfg, lanes), derive(cfg)
+    cycles = core.train_cycles(150, cfg.sweeps, c.sn, cfg.samples, cfg.variant == "centered")
+    return max(50, cycles // POLL_SAMPLES)
+
+
+def build_name(cfg: Config, lanes: int) -> str:
+    """The build folder of a core: what the Verilog depends on (sizes, formats, learning-rate shifts, ...) and
+    lanes; the run's own settings (epochs, seed, noise, data) share one build."""
+    runtime = ("epochs", "seed", "sigma", "beta", "sweeps", "sweeps_eval", "order", "variant", "warm_start",
+               "samples", "dataset", "data_dir", "dtype", "lr_decay", "model")
+    key = {k: v for k, v in cfg.to_dict().items() if k not in runtime}
+    digest = hashlib.sha256(json.dumps({"config": key, "lanes": lanes}, sort_keys=True).encode()).hexdigest()[:12]
+    return f"host-{'-'.join(map(str, cfg.sizes))}-p{lanes}-{digest}"
+
+
+def build_core(cfg: Config, lanes: int, simulator: str = "verilator") -> Any:
+    """EPTop(cfg, lanes) built for `simulator` (a fast Verilator build: the run is long); an unchanged design
+    is not recompiled."""
+    from hdl.top import EPTop
+    from tb.runner import SimBuild
+
+    return SimBuild.create(EPTop(cfg, lanes), toplevel="ep_top", case=build_name(cfg, lanes), simulator=simulator,
+                           fast=True)
+
+
+# ---- inside the simulation ----
+
+class Events:
+    """The simulation's side of the events file: one JSON object per line, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("a", buffering=1)
+
+    def emit(self, **event: Any) -> None:
+        self.file.write(json.dumps(event) + "\n")
+
+    def log(self, line: str) -> None:
+        self.emit(log=line)
+
+
+class ReportingExecutor:
+    """An Executor that passes every call to `inner` one sample at a time and reports each sample to `events`."""
+
+    def __init__(self, inner: DriverExecutor, events: Events) -> None:
+        self.inner, self.events = inner, events
+        self.epoch, self.trained, self.hits = 0, 0, 0
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.inner.begin_epoch(epoch)
+        self.epoch, self.trained, self.hits = epoch, 0, 0
+
+    def status(self) -> dict[str, int]:
+        return self.inner.status()
+
+    def train(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> int:
+        hits = 0
+        for t in np.asarray(idx):
+            hits += self.inner.train(X, labels, np.array([t]))
+            self.trained += 1
+            self.events.emit(phase="train", epoch=self.epoch, done=self.trained, hits=self.hits + hits)
+        self.hits += hits
+        return hits
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        out = []
+        for k in range(len(X)):
+            out.append(self.inner.predict(X[k:k + 1])[0])
+            self.events.emit(phase="test", epoch=self.epoch, done=k + 1)
+        return np.array(out, np.int64)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.inner.state()
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.inner.load_state(state)
+
+
+def _config(params: dict) -> Config:
+    return apply(Config(), params["config"], "simulation").validate()
+
+
+def _dataset(path: str) -> Dataset:
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in ("train_x", "train_y", "test_x", "test_y")}
+        meta = json.loads(str(f["meta"]))
+    return Dataset(meta["name"], source=meta["source"], note=meta["note"], **arrays)
+
+
+def run_loop(bus: Any, run: Run, params: dict) -> None:
+    """In the simulation: golden/train.py's loop on the core behind `bus`, `run` awaiting each driver coroutine.
+    params: config (a Config dict), lanes, data (the npz `write_dataset` wrote), out, resume, events."""
+    events = Events(Path(params["events"]))
+    try:
+        cfg = _config(params)
+        out = Path(params["out"])
+        metrics, theta = None, None
+        if params["resume"]:
+            metrics, state = loop.load_run(out)
+            theta = state["theta"]
+        core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(cfg, params["lanes"]))
+        executor = ReportingExecutor(DriverExecutor(core, run, theta), events)
+        loop.train(cfg, _dataset(params["data"]), executor, out, "sim", metrics, progress=False, log=events.log)
+    except Exception as error:  # the host reports it in one line; the test fails with it too
+        events.emit(error=f"{type(error).__name__}: {error}".splitlines()[0])
+        raise
+    events.emit(finished=True)
+
+
+def run_bench(bus: Any, run: Run, params: dict) -> None:
+    """In the simulation: train `repeats` times on `samples` samples through the driver; write the wall time,
+    the core's busy cycles and the simulated cycles of each repeat to params["results"]."""
+    from cocotb.utils import get_sim_time
+
+    cfg = _config(params)
+    data = _dataset(params["data"])
+    core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(cfg, params["lanes"]))
+    executor = DriverExecutor(core, run)
+    executor.begin_epoch(0)
+    sim_ns = run(_now(get_sim_time))
+    repeats = []
+    n = len(data.train_y)
+    for r in range(params["repeats"]):
+        idx = np.arange(r * params["samples"], (r + 1) * params["samples"]) % n
+        before = run(core.status())["cycles"]
+        start, start_ns = time.perf_counter(), sim_ns
+        executor.train(data.train_x, data.train_y, idx)
+        seconds = time.perf_counter() - start
+        sim_ns = run(_now(get_sim_time))
+        repeats.append({"seconds": seconds, "busy_cycles": run(core.status())["cycles"] - before,
+                        "sim_cycles": round((sim_ns - start_ns) / PERIOD_NS),
+                        "nonzero": int(np.count_nonzero(core.consts.vin_table[data.train_x[idx]]))})
+    Path(params["results"]).write_text(json.dumps(repeats))
+
+
+async def _now(get_sim_time: Callable[[str], float]) -> float:
+    return get_sim_time("ns")
+
+
+# ---- the host side ----
+
+def write_dataset(data: Dataset, path: Path) -> None:
+    """The images and labels the simulation trains on (the host may have cut them to the first K)."""
+    meta = {"name": data.name, "source": data.source, "note": data.note}
+    np.savez(path, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x, test_y=data.test_y,
+             meta=np.array(json.dumps(meta)))
+
+
+class _Follower:
+    """The host's side of the events file: a progress bar per epoch (training, then the test images) and the
+    loop's printed lines."""
+
+    def __init__(self, path: Path, cfg: Config, data: Dataset, progress: bool, log: Callable[[str], None]) -> None:
+        from tqdm import tqdm
+
+        self.path, self.cfg, self.progress, self.log = path, cfg, progress, log
+        self.sizes = {"train": len(data.train_y), "test": len(data.test_y)}
+        self.tqdm, self.bar, self.key = tqdm, None, None
+        self.offset = 0
+        self.error: str | None = None
+        self.finished = False
+
+    def poll(self) -> None:
+        with self.path.open() as f:
+            f.seek(self.offset)
+            while True:
+                line = f.readline()
+                if not line.endswith("\n"):  # not written to the end yet
+                    break
+                self.offset = f.tell()
+                self._event(json.loads(line))
+
+    def _event(self, event: dict) -> None:
+        if "log" in event:
+            self._close()
+            self.log(event["log"])
+        elif "error" in event:
+            self.error = event["error"]
+        elif "finished" in event:
+            self.finished = True
+        elif self.progress:
+            key = (event["epoch"], event["phase"])
+            if key != self.key:
+                self._close()
+                label = "" if event["phase"] == "train" else " test"
+                self.bar = self.tqdm(total=self.sizes[event["phase"]], unit="sample", leave=False, dynamic_ncols=True,
+                                     desc=f"epoch {event['epoch'] + 1}/{self.cfg.epochs}{label}")
+                self.key = key
+            self.bar.update(event["done"] - self.bar.n)
+            if "hits" in event:
+                self.bar.set_postfix(train_acc=f"{event['hits'] / event['done']:.4f}")
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.key = None, None
+
+
+def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print) -> None:
+    """Run golden/train.py's loop on the simulated core (`build_core(cfg, lanes)`) into `out`: its metrics.json
+    and checkpoint.npz, as the golden target writes them. SimError (one line) when it fails."""
+    from tb.runner import SimulationError
+
+    data_file, events_file = build.folder / "train.data.npz", build.folder / "train.events.jsonl"
+    write_dataset(data, data_file)
+    events_file.write_text("")
+    params = {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file), "out": str(out.resolve()),
+              "resume": resume, "events": str(events_file)}
+    follower = _Follower(events_file, cfg, data, progress, log)
+    failure: list[BaseException] = []
+
+    def simulate() -> None:
+        try:
+            build.run("tb.host_train", params, name="train", testcase="train")
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            failure.append(error)
+
+    thread = threading.Thread(target=simulate, name="simulation")
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(FOLLOW_SECONDS)
+            follower.poll()
+    finally:
+        follower._close()
+    if follower.error is not None:
+        raise SimError(f"the simulated run failed: {follower.error} (log: {build.folder / 'train.log'})")
+    if failure:
+        error = failure[0]
+        if isinstance(error, SimulationError):
+            raise SimError(f"the simulation failed: {str(error).splitlines()[0]}") from None
+        raise error
+    if not follower.finished:
+        raise SimError(f"the simulation ended before the run finished (log: {build.folder / 'train.log'})")
+
+
+def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | None:
+    """Train the fixed-point golden model with the same loop, settings and samples (all of cfg.epochs) and compare
+    its parameters with `theta`: None when identical, else a description of the first difference."""
+    from golden.fixed_ep import FixedEP
+
+    ep = FixedEP(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        loop.train(cfg, data, ep, Path(tmp), "golden", progress=False, log=lambda line: None)
+    want = ep.state()["theta"]
+    if want.shape != theta.shape:
+        return f"{theta.size} parameters, golden {want.size}"
+    diff = np.flatnonzero(want != theta)
+    if diff.size == 0:
+        return None
+    i = int(diff[0])
+    return f"{diff.size} of {want.size} parameters differ, the first at index {i} (golden {want[i]}, sim {theta[i]})"
