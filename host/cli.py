@@ -120,9 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", type=Path, help="output folder (default runs/<time>-sweep-bits)")
 
     b = sub.add_parser("bench", help="print speed figures", description="Benchmarks that print figures (and a JSON line).")
-    b.add_argument("what", choices=("golden",),
-                   help="golden: float and fixed-point golden-model training throughput, against GEMM")
-    b.add_argument("--repeats", type=_count, default=5, help="timed repeats per figure (median reported)")
+    b.add_argument("what", choices=("golden", "sim"),
+                   help="golden: float and fixed-point golden-model training throughput, against GEMM; sim: training "
+                        "through the simulated core (docs/demo.toml's network) and the projection to boards")
+    b.add_argument("--repeats", type=_count, help="timed repeats per figure (median reported; default golden 5, sim 3)")
+    b.add_argument("--samples", type=_count, default=20, help="sim: training samples per repeat (default 20)")
     b.add_argument("--quick", action="store_true", help="fewer samples per repeat (smoke test)")
 
     v = sub.add_parser("verify", help="the simulated core against the fixed-point golden model, bit for bit",
@@ -155,7 +157,7 @@ def _limited(data, train_samples: int | None, test_samples: int | None):
                                test_x=data.test_x[:test_samples], test_y=data.test_y[:test_samples])
 
 
-def _hardware_target(args: argparse.Namespace, cfg: config.Config, metrics: dict | None) -> tuple[int, object]:
+def _hardware_target(args: argparse.Namespace, cfg: config.Config) -> tuple[int, object]:
     """For --target sim or pynq: the config checked against what the core can do, the lanes (sim) and the
     executor (pynq; the simulation makes its own)."""
     from host import sim
@@ -209,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = config.load(model, args.config, overrides, hardware=target != "golden")
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
     args.target = target
-    lanes, executor = _hardware_target(args, cfg, metrics) if target != "golden" else (0, loop.golden_executor(cfg))
+    lanes, executor = _hardware_target(args, cfg) if target != "golden" else (0, loop.golden_executor(cfg))
     data = _limited(load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress), *limits)
     if metrics is None:
         loop.prepare_out(out)  # only now: a run that cannot start leaves no folder behind
@@ -266,10 +268,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """`host bench golden`: training throughput and the fraction of GEMM throughput it reaches."""
+    """`host bench golden`: training throughput and the fraction of GEMM throughput it reaches; `host bench sim`:
+    training through the simulated core and the projected board throughput."""
+    if args.what == "sim":
+        from host import sim
+        from tb.runner import SimulatorUnavailable, simulators
+
+        try:
+            simulators("verilator")
+        except SimulatorUnavailable as e:
+            raise CliError(str(e)) from None
+        sim.bench(repeats=args.repeats or 3, samples=args.samples)
+        return 0
     from host import bench
 
-    bench.golden(repeats=args.repeats, quick=args.quick)
+    bench.golden(repeats=args.repeats or 5, quick=args.quick)
     return 0
 
 
@@ -295,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `host` console script."""
     from golden.network import ModelError
     from golden.train import RunError
+    from host.driver import CoreError
+    from host.sim import SimError
 
     try:
         args = build_parser().parse_args(argv)
@@ -303,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, config.ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
         return 2
+    except (CoreError, SimError) as e:  # the core failed during a run: a driver error, a simulation that broke off
+        print(f"host: error: {e}", file=sys.stderr)
+        return 1
     except MemoryError:
         print("host: error: out of memory: the network, batch or data is too large for this machine", file=sys.stderr)
         return 2

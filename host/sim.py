@@ -10,8 +10,10 @@ prints, an error) as JSON lines in an events file that the host follows to draw 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import statistics
 import tempfile
 import threading
 import time
@@ -47,9 +49,15 @@ def demo() -> tuple[dict[str, Any], dict[str, int]]:
     return values, values.pop("run")
 
 
+def most_lanes(cfg: Config) -> int:
+    """The most lanes a core of `cfg` can have: its widest layer, rounded up to a power of two (lane p owns the
+    nodes j = p mod P of every layer, so more would only idle)."""
+    return 1 << (max(cfg.sizes[1:]) - 1).bit_length()
+
+
 def default_lanes(cfg: Config) -> int:
     """The demo's lanes, or fewer for a network whose widest layer has fewer nodes."""
-    return min(demo()[1]["lanes"], 1 << (max(cfg.sizes[1:]) - 1).bit_length())
+    return min(demo()[1]["lanes"], most_lanes(cfg))
 
 
 def check_hardware(cfg: Config, lanes: int | None = None) -> None:
@@ -60,7 +68,7 @@ def check_hardware(cfg: Config, lanes: int | None = None) -> None:
             "set batch_size = 1")
     require(cfg.samples <= MAX_SAMPLES, f"samples (N) = {cfg.samples}: the core measures at most {MAX_SAMPLES} times")
     if lanes is not None:
-        widest = 1 << (max(cfg.sizes[1:]) - 1).bit_length()
+        widest = most_lanes(cfg)
         require(lanes in [1 << k for k in range(widest.bit_length())],
                 f"--lanes must be a power of two from 1 to {widest} (the widest layer, rounded up), got {lanes}")
 
@@ -68,10 +76,11 @@ def check_hardware(cfg: Config, lanes: int | None = None) -> None:
 def poll_cycles(cfg: Config, lanes: int) -> int:
     """Cycles between STATUS reads: a TRAIN sample's cycles / POLL_SAMPLES (a bus read costs the simulation
     as much Python as thousands of free-running cycles)."""
+    from hdl.generate import typical_nonzero
     from host.model import cycle_formulas
 
     core, c = cycle_formulas(cfg, lanes), derive(cfg)
-    cycles = core.train_cycles(150, cfg.sweeps, c.sn, cfg.samples, cfg.variant == "centered")
+    cycles = core.train_cycles(round(typical_nonzero(core)), cfg.sweeps, c.sn, cfg.samples, cfg.variant == "centered")
     return max(50, cycles // POLL_SAMPLES)
 
 
@@ -171,6 +180,8 @@ def run_loop(bus: Any, run: Run, params: dict) -> None:
             theta = state["theta"]
         core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(cfg, params["lanes"]))
         executor = ReportingExecutor(DriverExecutor(core, run, theta), events)
+        if theta is not None:  # the checkpoint's LOAD is no training step: its saturated reciprocals counted in
+            run(core.clear_counters())  # the epoch that wrote the checkpoint, as in an uninterrupted run
         loop.train(cfg, _dataset(params["data"]), executor, out, "sim", metrics, progress=False, log=events.log)
     except Exception as error:  # the host reports it in one line; the test fails with it too
         events.emit(error=f"{type(error).__name__}: {error}".splitlines()[0])
@@ -180,7 +191,8 @@ def run_loop(bus: Any, run: Run, params: dict) -> None:
 
 def run_bench(bus: Any, run: Run, params: dict) -> None:
     """In the simulation: train `repeats` times on `samples` samples through the driver; write the wall time,
-    the core's busy cycles and the simulated cycles of each repeat to params["results"]."""
+    the core's busy cycles, the simulated cycles and the samples' non-zero pixel counts of each repeat to
+    params["results"]."""
     from cocotb.utils import get_sim_time
 
     cfg = _config(params)
@@ -200,7 +212,7 @@ def run_bench(bus: Any, run: Run, params: dict) -> None:
         sim_ns = run(_now(get_sim_time))
         repeats.append({"seconds": seconds, "busy_cycles": run(core.status())["cycles"] - before,
                         "sim_cycles": round((sim_ns - start_ns) / PERIOD_NS),
-                        "nonzero": int(np.count_nonzero(core.consts.vin_table[data.train_x[idx]]))})
+                        "nonzero": np.count_nonzero(core.consts.vin_table[data.train_x[idx]], axis=1).tolist()})
     Path(params["results"]).write_text(json.dumps(repeats))
 
 
@@ -243,7 +255,7 @@ class _Follower:
 
     def _event(self, event: dict) -> None:
         if "log" in event:
-            self._close()
+            self.close()
             self.log(event["log"])
         elif "error" in event:
             self.error = event["error"]
@@ -252,7 +264,7 @@ class _Follower:
         elif self.progress:
             key = (event["epoch"], event["phase"])
             if key != self.key:
-                self._close()
+                self.close()
                 label = "" if event["phase"] == "train" else " test"
                 self.bar = self.tqdm(total=self.sizes[event["phase"]], unit="sample", leave=False, dynamic_ncols=True,
                                      desc=f"epoch {event['epoch'] + 1}/{self.cfg.epochs}{label}")
@@ -261,7 +273,7 @@ class _Follower:
             if "hits" in event:
                 self.bar.set_postfix(train_acc=f"{event['hits'] / event['done']:.4f}")
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar, self.key = None, None
@@ -294,7 +306,7 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
             thread.join(FOLLOW_SECONDS)
             follower.poll()
     finally:
-        follower._close()
+        follower.close()
     if follower.error is not None:
         raise SimError(f"the simulated run failed: {follower.error} (log: {build.folder / 'train.log'})")
     if failure:
@@ -322,3 +334,67 @@ def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | No
         return None
     i = int(diff[0])
     return f"{diff.size} of {want.size} parameters differ, the first at index {i} (golden {want[i]}, sim {theta[i]})"
+
+
+# Boards the bench projects to: (preset, board, lanes). DRN-1H on ZCU104 at P = 64: 87,756 cycles per sample
+# against 130,108 at P = 32; P = 128 would gain only 1.3x more (66,724) for twice the lanes.
+PROJECTIONS = (("drn-xs", "pynq-z2", 16), ("drn-1h", "zcu104", 64))
+EPOCH_SAMPLES = 60_000
+
+
+def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = print) -> dict:
+    """`host bench sim`: training samples/s of the demo network through the simulated core (median of `repeats`
+    runs of `samples` samples), its cycles per sample, and the projection to boards at 100 MHz of the cycles
+    per sample of EPCore's schedule, scaled by measured / formula on the demo network. Prints one JSON line."""
+    from golden import config
+    from golden.datasets import load as load_dataset
+    from hdl.generate import typical_nonzero
+    from host.board import CLOCK_HZ
+    from host.model import cycle_formulas
+
+    values, run = demo()
+    model = values.pop("model")
+    cfg = config.load(model, overrides=values, hardware=True)
+    lanes = run["lanes"]
+    data = load_dataset(cfg.dataset, progress=False)
+    n = repeats * samples
+    data = dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
+    build = build_core(cfg, lanes)
+    data_file, results = build.folder / "bench.data.npz", build.folder / "bench.results.json"
+    write_dataset(data, data_file)
+    results.unlink(missing_ok=True)
+    build.run("tb.host_train", {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file),
+                                "repeats": repeats, "samples": samples, "results": str(results)},
+              name="bench", testcase="bench")
+    got = json.loads(results.read_text())
+    core, c = cycle_formulas(cfg, lanes), derive(cfg)
+    centered = cfg.variant == "centered"
+    formula = sum(core.train_cycles(k, cfg.sweeps, c.sn, cfg.samples, centered) for r in got for k in r["nonzero"])
+    busy = sum(r["busy_cycles"] for r in got)
+    simulated = sum(r["sim_cycles"] for r in got)
+    scale = busy / formula
+    result = {"bench": "sim", "model": model, "sizes": cfg.sizes, "lanes": lanes, "repeats": repeats,
+              "samples": samples, "samples_per_second": round(statistics.median(samples / r["seconds"] for r in got), 2),
+              "busy_cycles_per_sample": round(busy / n), "formula_cycles_per_sample": round(formula / n),
+              "sim_cycles_per_sample": round(simulated / n),
+              "verilator_cycles_per_second": round(simulated / sum(r["seconds"] for r in got)),
+              "clock_hz": CLOCK_HZ, "projections": {}}
+    log(f"sim: {model} {cfg.sizes}, P = {lanes}, through host.driver and the AXI4-Lite bus model on Verilator: "
+        f"{result['samples_per_second']:.2f} training samples/s (median of {repeats} x {samples} samples)")
+    log(f"  {result['busy_cycles_per_sample']:,} core cycles per TRAIN sample (EPCore.train_cycles: "
+        f"{result['formula_cycles_per_sample']:,}), {result['sim_cycles_per_sample']:,} simulated cycles with the "
+        f"bus traffic and polling; Verilator {result['verilator_cycles_per_second'] / 1e3:.0f} k cycles/s")
+    for name, board, p in PROJECTIONS:
+        target = config.load(name, hardware=True)
+        tcore, tc = cycle_formulas(target, p), derive(target)
+        nonzero = round(typical_nonzero(tcore))
+        cycles = scale * tcore.train_cycles(nonzero, target.sweeps, tc.sn, target.samples, target.variant == "centered")
+        rate = CLOCK_HZ / cycles
+        result["projections"][name] = {"board": board, "lanes": p, "sizes": target.sizes,
+                                       "cycles_per_sample": round(cycles), "samples_per_second": round(rate, 1),
+                                       "epoch_seconds": round(EPOCH_SAMPLES / rate, 1)}
+        log(f"  {name} {target.sizes} on {board}, P = {p}, {CLOCK_HZ / 1e6:.0f} MHz: {cycles:,.0f} cycles per sample "
+            f"-> {rate:,.0f} samples/s, {EPOCH_SAMPLES / rate:.1f} s per {EPOCH_SAMPLES:,}-sample epoch "
+            "(the core's cycles only: pixels and commands over the bus come on top)")
+    log(json.dumps(result))
+    return result
