@@ -125,3 +125,22 @@ def test_follower_reads_whole_lines_only(tmp_path: Path, tiny: Path) -> None:
         f.write('o"}\n{"error": "CoreError: bad"}\n{"finished": true}\n')
     follower.poll()
     assert lines == ["one", "two"] and follower.error == "CoreError: bad" and follower.finished
+
+
+@pytest.mark.sim
+def test_bench_sim_measures_the_cycles_of_the_schedule(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`host bench sim` on a tiny demo: the core's cycles per sample are EPCore's formula, and the projections
+    use them."""
+    verilator()
+    demo = tmp_path / "demo.toml"
+    demo.write_text(TINY + "[run]\nlanes = 2\ntrain_samples = 6\ntest_samples = 3\n")
+    monkeypatch.setattr(sim, "DEMO_CONFIG", demo)
+    code, out, err = run(capsys, "bench", "sim", "--repeats", "2", "--samples", "2")
+    assert code == 0, err
+    result = json.loads(out.rstrip().splitlines()[-1])
+    assert result["sizes"] == [1568, 2, 10] and result["lanes"] == 2 and result["samples_per_second"] > 0
+    assert result["busy_cycles_per_sample"] == result["formula_cycles_per_sample"] > 0
+    assert result["sim_cycles_per_sample"] > result["busy_cycles_per_sample"]
+    xs = result["projections"]["drn-xs"]
+    assert (xs["board"], xs["lanes"], xs["cycles_per_sample"]) == ("pynq-z2", 16, 24015)
+    assert xs["epoch_seconds"] == round(60_000 / xs["samples_per_second"], 1)
