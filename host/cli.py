@@ -207,7 +207,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             model = cfg_values.pop("model")
             overrides = {**cfg_values, **{k: v for k, v in overrides.items() if v is not None}}
             limits = (args.train_samples or run["train_samples"], args.test_samples or run["test_samples"])
-            args.lanes = args.lanes or run["lanes"]
         cfg = config.load(model, args.config, overrides, hardware=target != "golden")
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
     args.target = target
