@@ -336,9 +336,11 @@ def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | No
     return f"{diff.size} of {want.size} parameters differ, the first at index {i} (golden {want[i]}, sim {theta[i]})"
 
 
-# Boards the bench projects to: (preset, board, lanes). DRN-1H on ZCU104 at P = 64: 87,756 cycles per sample
-# against 130,108 at P = 32; P = 128 would gain only 1.3x more (66,724) for twice the lanes.
-PROJECTIONS = (("drn-xs", "pynq-z2", 16), ("drn-1h", "zcu104", 64))
+# Boards the bench projects to: (preset, board, lanes). DRN-XS on PYNQ-Z2 at P = 8, the most lanes that fit
+# the xc7z020's 220 DSPs (python -m hdl estimate: 218 at P = 8, 426 at P = 16). DRN-1H on ZCU104 at P = 64:
+# 87,756 cycles per sample against 130,108 at P = 32; P = 128 would gain only 1.3x more (66,724) for twice
+# the lanes (not synthesised: about 26 DSPs a lane puts P = 64 near the xczu7ev's 1,728).
+PROJECTIONS = (("drn-xs", "pynq-z2", 8), ("drn-1h", "zcu104", 64))
 EPOCH_SAMPLES = 60_000
 
 
