@@ -61,8 +61,11 @@ class MulRound(wiring.Component):
     Ports
     -----
     in_valid : In(1)
-        The operands below are taken in this cycle (one operand set per cycle, no back-pressure;
-        the pipeline runs every cycle and in_valid only travels along with the data).
+        The operands below are taken in this cycle (one operand set per cycle, no back-pressure).
+        Each stage's data registers load only in a cycle where the stage holds valid data (an idle
+        unit does not toggle) and have no reset, only the valid bits do: a reset term would make the
+        wide arithmetic depend on the `rst` input, which Verilator re-evaluates on both edges of the
+        clock. `result` keeps its last value while out_valid is low.
     a : In(signed(a_bits))
     m : In(unsigned(m_bits))
     mode : In(Rounding)
@@ -121,13 +124,20 @@ class MulRound(wiring.Component):
         sel_in = self.shift_sel if len(shifts) > 1 else Const(0, 1)
 
         # Stage 1: the exact product.
-        p = Signal(signed(p_bits))
-        mode1 = Signal(Rounding)
-        u1 = Signal(32)
-        sel1 = Signal.like(sel_in)
+        p = Signal(signed(p_bits), reset_less=True)
+        mode1 = Signal(Rounding, reset_less=True)
+        u1 = Signal(32, reset_less=True)
+        sel1 = Signal.like(sel_in, reset_less=True)
         valid1 = Signal()
-        m.d.sync += [p.eq(self.a * self.m), mode1.eq(self.mode), u1.eq(self.u), sel1.eq(sel_in),
-                     valid1.eq(self.in_valid)]
+        m.d.sync += valid1.eq(self.in_valid)
+        if p_bits > 64 and self.a_bits > 32:
+            # The same value from two products of at most 64 bits: Verilator evaluates a wider product
+            # with its generic multi-word multiply, several times slower than these and a wide add.
+            product = (self.a[32:].as_signed() * self.m << 32) + self.a[:32] * self.m
+        else:
+            product = self.a * self.m
+        with m.If(self.in_valid):
+            m.d.sync += [p.eq(product), mode1.eq(self.mode), u1.eq(self.u), sel1.eq(sel_in)]
 
         # Stage 2: product + rounding term, so that the quotient is a plain arithmetic shift.
         addend = Signal(unsigned(s_max + 1))
@@ -141,17 +151,21 @@ class MulRound(wiring.Component):
                             m.d.comb += addend.eq((1 << (s - 1)) - 1 + tie_bit)
                         with m.Elif(mode1 == Rounding.STOCHASTIC):
                             m.d.comb += addend.eq(dither)
-        t = Signal(signed(t_bits))
-        sel2 = Signal.like(sel_in)
+        t = Signal(signed(t_bits), reset_less=True)
+        sel2 = Signal.like(sel_in, reset_less=True)
         valid2 = Signal()
-        m.d.sync += [t.eq(p + addend), sel2.eq(sel1), valid2.eq(valid1)]
+        m.d.sync += valid2.eq(valid1)
+        with m.If(valid1):
+            m.d.sync += [t.eq(p + addend), sel2.eq(sel1)]
 
         # Stage 3: shift and saturate.
-        with m.Switch(sel2):
+        result = Signal.like(self.result, reset_less=True)
+        m.d.comb += self.result.eq(result)
+        with m.If(valid2), m.Switch(sel2):
             for i, s in enumerate(shifts):
                 with m.Case(i):
                     q = t.shift_right(s) if s >= 0 else t.shift_left(-s)
-                    m.d.sync += self.result.eq(saturate(q, self.out_bits, self.signed_out))
+                    m.d.sync += result.eq(saturate(q, self.out_bits, self.signed_out))
         m.d.sync += self.out_valid.eq(valid2)
         return m
 
@@ -210,8 +224,11 @@ class NodeUpdate(wiring.Component):
 
         hidden = (self.kind == NodeKind.EXCITATORY) | (self.kind == NodeKind.INHIBITORY)
         total = self.acc + self.bias + Mux(hidden, 0, self.nudge)
-        m.d.sync += [mul.a.eq(saturate(total, fmt.acc_bits)), mul.m.eq(self.r), mul.in_valid.eq(self.in_valid),
-                     kinds[0].eq(self.kind)]
+        a, r = Signal.like(mul.a, reset_less=True), Signal.like(mul.m, reset_less=True)  # as in MulRound
+        m.d.comb += [mul.a.eq(a), mul.m.eq(r)]
+        m.d.sync += [mul.in_valid.eq(self.in_valid), kinds[0].eq(self.kind)]
+        with m.If(self.in_valid):
+            m.d.sync += [a.eq(saturate(total, fmt.acc_bits)), r.eq(self.r)]
         m.d.comb += [mul.mode.eq(Rounding(fmt.round_v)), mul.u.eq(0)]
         m.d.sync += [kinds[i + 1].eq(kinds[i]) for i in range(mul.latency)]
 
@@ -292,16 +309,21 @@ class ConductanceUpdate(wiring.Component):
         fmt = self.fmt
         m.submodules.mul = mul = self.mul
         pre = 2 if self.sum_bits is None else 1
+        valid = _delay(m, self.in_valid, pre - 1, "valid")
         if self.sum_bits is None:
             d1 = self.a1 - self.c1
             d2 = self.a2 - self.c2
-            e, f = Signal(signed(len(d1) + 1)), Signal(signed(len(d1) + 1))
-            m.d.sync += [e.eq(d2 + d1), f.eq(d2 - d1)]
+            e, f = Signal(signed(len(d1) + 1), reset_less=True), Signal(signed(len(d1) + 1), reset_less=True)
+            with m.If(self.in_valid):
+                m.d.sync += [e.eq(d2 + d1), f.eq(d2 - d1)]
             total = e * f
         else:
             total = self.A
-        m.d.sync += mul.a.eq(saturate(total, fmt.upd_bits))
-        m.d.sync += [mul.in_valid.eq(_delay(m, self.in_valid, pre - 1, "valid")),
+        a = Signal.like(mul.a, reset_less=True)  # loaded for a valid operand only, no reset: as in MulRound
+        m.d.comb += mul.a.eq(a)
+        with m.If(valid):
+            m.d.sync += a.eq(saturate(total, fmt.upd_bits))
+        m.d.sync += [mul.in_valid.eq(valid),
                      mul.m.eq(_delay(m, self.k, pre - 1, "k")),
                      mul.u.eq(_delay(m, self.u, pre - 1, "u"))]
         if len(self.shifts) > 1:

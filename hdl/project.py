@@ -146,8 +146,9 @@ class InputProjection(wiring.Component):
         lane_sums = []
         m.d.comb += self.par_addr.eq(a_base + k)
         for p in range(P):
-            prod = Signal(signed(self.consts.vin_bits + self.d_shape.width), name=f"prod{p}")
-            m.d.sync += prod.eq(b_vin * (self.par_gp[p] - self.par_gm[p]))
+            prod = Signal(signed(self.consts.vin_bits + self.d_shape.width), name=f"prod{p}", reset_less=True)
+            with m.If(b_valid):  # loaded for valid data only, no reset: see MulRound.in_valid
+                m.d.sync += prod.eq(b_vin * (self.par_gp[p] - self.par_gm[p]))
 
             sums = Memory(shape=signed(self.sum_bits), depth=K, init=[])
             m.submodules[f"sums{p}"] = sums

@@ -353,14 +353,15 @@ class RelaxEngine(wiring.Component):
         with m.If(valid1 & first1):
             m.d.sync += tag_g.eq(tag1)
         for p, node in enumerate(nodes):
-            prod = Signal(signed(prod_bits), name=f"prod{p}")
+            prod = Signal(signed(prod_bits), name=f"prod{p}", reset_less=True)
             init = Signal(signed(self.init_bits), name=f"init{p}")
             acc = Signal(signed(self.sum_bits), name=f"acc{p}")
             total = Signal(signed(self.sum_bits), name=f"total{p}")
             bias = Signal(signed(fmt.b_bits), name=f"bias{p}")
             r = Signal(unsigned(fmt.recip_bits), name=f"r{p}")
             kind = Signal(NodeKind, name=f"kind{p}")
-            m.d.sync += prod.eq(rd[RelaxMem.G][p].data * v1)
+            with m.If(valid1):  # loaded for valid data only, no reset: see MulRound.in_valid
+                m.d.sync += prod.eq(rd[RelaxMem.G][p].data * v1)
             with m.If(valid1 & first1):
                 m.d.sync += [init.eq(Mux(first_layer1, rd[RelaxMem.P][p].data,
                                          Mux(top1 & rd[RelaxMem.Y][p].data, nudge, 0))),

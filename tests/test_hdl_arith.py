@@ -151,6 +151,32 @@ def test_mulround_single_shift_with_gaps(s: int) -> None:
     check_mulround(dut, inputs, [rng.choice((0, 0, 1, 3)) for _ in inputs])
 
 
+def test_mulround_result_holds_while_idle() -> None:
+    """Idle cycles with other operands on the inputs load nothing: the last result stays."""
+    dut = MulRound(63, 31, (32, 5), 62)
+    operand = {"a": -(1 << 61) + 12345, "m": (1 << 31) - 3, "mode": Rounding.NEAREST, "u": 0, "shift_sel": 1}
+    want = sat(reference_mul_round(operand["a"], operand["m"], 5, NEAREST, 0), 62)
+    seen: list[int] = []
+
+    async def bench(ctx) -> None:
+        for name, value in operand.items():
+            ctx.set(getattr(dut, name), value)
+        ctx.set(dut.in_valid, 1)
+        await ctx.tick()
+        ctx.set(dut.in_valid, 0)
+        ctx.set(dut.a, 7)
+        ctx.set(dut.shift_sel, 0)
+        for _ in range(dut.latency + 5):
+            await ctx.tick()
+            seen.append(ctx.get(dut.result))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen[dut.latency - 1:] == [want] * 6
+
+
 def test_mulround_rejects_impossible_parameters() -> None:
     for args in ((1, 8, 4, 8), (64, 8, 4, 8), (8, 32, 4, 8), (8, 8, 93, 8), (8, 8, -63, 8), (8, 8, (), 8),
                  (8, 8, 4, 64), (8, 8, 4, 1)):
