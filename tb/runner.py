@@ -50,6 +50,14 @@ ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
 # `always @*` once at time 0 through a register initialised in its declaration, and SystemVerilog
 # semantics give that initialisation no event, so combinational logic of constant inputs stays X.
 ICARUS_ARGS = ["-g2005"]
+# cocotb's Icarus wave dumper is SystemVerilog (a `string`), which -g2005 rejects: ours is plain Verilog.
+ICARUS_DUMP = """module epfpga_dump();
+initial begin
+    $dumpfile("{toplevel}.fst");
+    $dumpvars(0, {toplevel});
+end
+endmodule
+"""
 # cocotb rewrites the asserts of every module imported in the simulator ("*.py"): numpy, numba and
 # scipy then compile from source on each run (no cached bytecode under PYTHONDONTWRITEBYTECODE),
 # ~3 s per run. Only the testbenches need pytest's assert messages.
@@ -215,9 +223,14 @@ class SimBuild:
             vlt.write_text("`verilator_config\n" + "".join(f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
                                                            for var in [*top_ports(source, toplevel), *public]))
             kwargs["build_args"] = VERILATOR_ARGS + (VERILATOR_QUICK_ARGS if quick else VERILATOR_FAST_ARGS) + [str(vlt)]
+        sources = [source]
+        if waves and name == "icarus":  # our dumper instead of cocotb's; `run` still asks vvp for FST
+            sources.append(folder / "epfpga_dump.v")
+            sources[-1].write_text(ICARUS_DUMP.format(toplevel=toplevel))
+            kwargs["build_args"] = [*ICARUS_ARGS, "-s", "epfpga_dump"]
         try:
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=folder, waves=waves,
-                         log_file=log, **kwargs)
+            runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=folder,
+                         waves=waves and name != "icarus", log_file=log, **kwargs)
         except (RuntimeError, SystemExit) as error:
             raise SimulationError(f"{name} could not build {toplevel} ({error}); log: {log}"
                                   + _log_tail(log)) from None
