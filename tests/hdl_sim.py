@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Elaboratable, MemoryData, Module, unsigned
 from amaranth.lib.memory import Memory
+from amaranth.sim import Simulator
 
 from hdl.params import ParamLayout
 
@@ -17,6 +18,14 @@ def random_codes(rng: np.random.Generator, bits: int, size: int, signed: bool) -
     if signed:
         v = np.where(rng.random(size) < 0.5, v, -v - 1)
     return v.astype(np.int64)
+
+
+def simulate(dut, bench) -> None:
+    """Run the testbench coroutine `bench(ctx)` on `dut` with a 100 MHz clock."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 async def start_and_wait(ctx, dut, limit: int) -> None:

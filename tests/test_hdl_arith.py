@@ -8,12 +8,12 @@ import random
 
 import pytest
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from golden import config
 from golden.fixed_arith import NEAREST, STOCHASTIC, TRUNCATE, mul_round, sat, usat
 from golden.fixed_formats import FixedConstants, derive
 from hdl.arith import BiasUpdate, ConductanceUpdate, MulRound, NodeKind, NodeUpdate, Rounding
+from hdl_sim import simulate
 
 MODES = (TRUNCATE, NEAREST, STOCHASTIC)
 
@@ -57,10 +57,7 @@ def run_pipeline(dut, inputs: list[dict], outputs: tuple[str, ...], gaps: list[i
                 valid_at.append(cycle + 1)
                 got.append(tuple(ctx.get(getattr(dut, name)) for name in outputs))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert valid_at == [c + dut.latency for c in starts]
     return got
 
@@ -170,10 +167,7 @@ def test_mulround_result_holds_while_idle() -> None:
             await ctx.tick()
             seen.append(ctx.get(dut.result))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert seen[dut.latency - 1:] == [want] * 6
 
 

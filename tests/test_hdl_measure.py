@@ -10,7 +10,6 @@ import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, MemoryData, Module, signed
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from golden import config
 from golden.fixed_arith import NEAREST, STOCHASTIC, TRUNCATE
@@ -20,6 +19,7 @@ from golden.network import Layout
 from golden.prng import seed_lanes
 from hdl.measure import Measure
 from hdl.noise import NoiseLanes
+from hdl_sim import simulate
 
 DEFAULT = derive(config.apply(config.preset("drn-xs"), {"precision": "fixed", "momentum": 0.0}, "test").validate())
 SMALL = dataclasses.replace(DEFAULT, Fv=3, Fs=5, v_bits=8, round_noise=TRUNCATE)
@@ -94,10 +94,7 @@ def run(h: Harness, seeds: np.ndarray, jobs: list[tuple[np.ndarray, int, int]]) 
             results.append({"writes": writes, "cycles": ctx.get(dut.cycles), "counted": counted,
                             "draws": draws, "states": states})
 
-    sim = Simulator(h)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(h, bench)
     return results
 
 

@@ -9,14 +9,13 @@ import random
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from golden import config, datasets
 from golden.config import INPUT_PIXELS
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, project
 from golden.fixed_formats import FixedConstants
-from hdl_sim import SharedParams
+from hdl_sim import SharedParams, simulate
 from hdl.params import ParamLayout
 from hdl.project import InputProjection
 
@@ -89,10 +88,7 @@ def run(dut: InputProjection, theta: np.ndarray, samples: list[np.ndarray], tabl
                 got.append(ctx.get(dut.rd_data))
             out.append((got, ctx.get(dut.cycles), counted))
 
-    sim = Simulator(h)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(h, bench)
     return out
 
 

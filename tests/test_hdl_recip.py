@@ -7,10 +7,10 @@ import random
 
 import pytest
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from golden.fixed_ep import _recip
 from hdl.recip import Reciprocal
+from hdl_sim import simulate
 
 TIMEOUT = 200  # cycles; far above any latency tested here
 
@@ -40,10 +40,7 @@ def run_divisions(dut: Reciprocal, ds: list[int], gap: int = 0) -> list[tuple[in
             if gap:
                 await ctx.tick().repeat(gap)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 
@@ -114,10 +111,7 @@ def test_recip_ignores_start_while_busy_and_holds_result_until_next_start() -> N
             assert not ctx.get(dut.done)
             log.append((ctx.get(dut.result), ctx.get(dut.flag), ctx.get(dut.clipped)))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     assert log == [((1 << 20) // 1000, 0, 0)] * 6
 
 

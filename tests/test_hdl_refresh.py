@@ -8,12 +8,11 @@ import dataclasses
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from golden import config
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, refresh
-from hdl_sim import SharedParams, start_and_wait
+from hdl_sim import SharedParams, simulate, start_and_wait
 from hdl.refresh import RefreshEngine, RefreshMem
 
 
@@ -87,10 +86,7 @@ def run_engine(h: SharedParams, thetas: list[np.ndarray]) -> list:
             R = [[await read(RefreshMem.R, p, a) for a in range(dut.r_depth)] for p in range(L)]
             out.append((den, R, flags, cycles))
 
-    sim = Simulator(h)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(h, bench)
     return out
 
 

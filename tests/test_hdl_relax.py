@@ -8,14 +8,13 @@ import dataclasses
 import numpy as np
 import pytest
 from amaranth.back import verilog
-from amaranth.sim import Simulator
 
 from golden import config
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, relax
 from golden.fixed_formats import FixedConstants
 from golden.network import sweep_order
-from hdl_sim import random_codes, start_and_wait
+from hdl_sim import random_codes, simulate, start_and_wait
 from hdl.relax import RelaxEngine, RelaxMem, SweepOrder
 
 ORDERS = {SweepOrder.ALTERNATING: "alternating", SweepOrder.FORWARD: "forward", SweepOrder.BACKWARD: "backward"}
@@ -86,10 +85,7 @@ def run_engine(dut: RelaxEngine, img: dict, runs: list[tuple[int, SweepOrder, in
                 banks.append(words)
             out.append((dut.states(banks), cycles))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return out
 
 

@@ -8,9 +8,9 @@ import random
 import pytest
 from amaranth.hdl import signed
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from hdl.trace import TraceBuffer
+from hdl_sim import simulate
 
 LAYOUT = data.StructLayout({"tag": 4, "value": signed(6)})
 
@@ -36,10 +36,7 @@ def run(depth: int, offers: list[tuple[bool, bool, dict]]) -> tuple[list[tuple[i
             word = ctx.get(dut.rdata)
             stored.append({"tag": word.tag, "value": word.value})
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(dut, bench)
     return seen, stored
 
 

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import Elaboratable, Module
-from amaranth.sim import Simulator
 
 from golden import config, datasets
 from golden.fixed_ep import FixedEP, accumulate, apply_update
 from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
-from hdl_sim import random_codes
+from hdl_sim import random_codes, simulate
 from hdl.noise import NoiseLanes
 from hdl.update import UpdateEngine, UpdateMem
 
@@ -107,10 +106,7 @@ def run_engine(h: Harness, img: dict, k_w: list[int], k_b: list[int], seed_word:
                 banks.append(words)
             out[mem] = banks
 
-    sim = Simulator(h)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    simulate(h, bench)
     return out
 
 
