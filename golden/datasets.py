@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import http.client
@@ -35,6 +36,12 @@ class Dataset:
     test_y: np.ndarray
     source: str
     note: str = ""
+
+
+def head(data: Dataset, train_samples: int | None = None, test_samples: int | None = None) -> Dataset:
+    """The dataset cut to its first training and test images (None keeps all)."""
+    return dataclasses.replace(data, train_x=data.train_x[:train_samples], train_y=data.train_y[:train_samples],
+                               test_x=data.test_x[:test_samples], test_y=data.test_y[:test_samples])
 
 
 DATASET_NAMES: tuple[str, ...] = ("mnist-subset", "mnist", "fashion_mnist", "kmnist", "kmnist-testsplit")

@@ -12,7 +12,8 @@ from typing import NoReturn, Sequence
 import numpy as np
 
 from golden import config
-from golden.datasets import DATASET_NAMES, DatasetError, load as load_dataset
+from golden.datasets import DATASET_NAMES, DatasetError, head, load as load_dataset
+from host import critical, noise
 
 TARGETS = ("golden", "sim", "pynq")
 
@@ -101,31 +102,74 @@ def build_parser() -> argparse.ArgumentParser:
                                    "default $BOARD)")
 
     w = sub.add_parser("sweep", help="studies over a grid of settings",
-                       description="Sweeps that write a table (CSV and JSON) and a plot (PNG).")
-    w.add_argument("what", choices=("bits",), help="bits: fixed-point formats and rounding against float")
-    w.add_argument("--model", help="preset (default drn-xs)")
-    w.add_argument("--config", type=Path, help="TOML file of settings, as for train")
-    w.add_argument("--dataset", choices=DATASET_NAMES)
-    w.add_argument("--data-dir")
-    w.add_argument("--epochs", type=_int, default=1, help="epochs per point (default 1)")
-    w.add_argument("--seed", type=_int)
-    w.add_argument("--v-frac", type=_int_list, default=[4, 6, 8, 10, 12, 16],
+                       description="Sweeps that write a table (CSV and JSON) and plots (PNG).")
+    studies = w.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    q = studies.add_parser("bits", help="fixed-point formats and rounding against float",
+                           description="Accuracy and update fidelity of fixed-point formats against float.")
+    q.add_argument("--model", help="preset (default drn-xs)")
+    q.add_argument("--config", type=Path, help="TOML file of settings, as for train")
+    q.add_argument("--dataset", choices=DATASET_NAMES)
+    q.add_argument("--data-dir")
+    q.add_argument("--epochs", type=_int, default=1, help="epochs per point (default 1)")
+    q.add_argument("--seed", type=_int)
+    q.add_argument("--v-frac", type=_int_list, default=[4, 6, 8, 10, 12, 16],
                    help="fraction bits of voltages to sweep (comma list)")
-    w.add_argument("--g-frac", type=_int_list, default=[8, 10, 12, 14, 16, 20],
+    q.add_argument("--g-frac", type=_int_list, default=[8, 10, 12, 14, 16, 20],
                    help="fraction bits of conductances to sweep (comma list)")
-    w.add_argument("--rounding", type=_str_list, default=["nearest", "truncate", "stochastic"],
+    q.add_argument("--rounding", type=_str_list, default=["nearest", "truncate", "stochastic"],
                    help="rounding sets: nearest, truncate, stochastic (update only) (comma list)")
-    w.add_argument("--sigma", type=_float_list, default=[0.0], help="noise levels (comma list)")
-    w.add_argument("--workers", type=_count, help="parallel processes (default: the cores)")
-    w.add_argument("--out", type=Path, help="output folder (default runs/<time>-sweep-bits)")
+    q.add_argument("--sigma", type=_float_list, default=[0.0], help="noise levels (comma list)")
+    q.add_argument("--workers", type=_count, help="parallel processes (default: the cores)")
+    q.add_argument("--out", type=Path, help="output folder (default runs/<time>-sweep-bits)")
+
+    n = studies.add_parser("noise", help="accuracy against measurement noise, the critical noise sigma_c",
+                           description="Train a grid of runs over sigma (log-spaced, plus 0), N, datasets, models "
+                                       "and seeds as Dask tasks; bisect each seed's sigma_c; write a tidy table. "
+                                       "Rerunning with the same --out resumes (finished points are not rerun) or "
+                                       "extends the grid. host report DIR draws the plots.")
+    n.add_argument("--model", type=_str_list, help="presets or TOML config files (comma list; default drn-xs)")
+    n.add_argument("--dataset", type=_str_list, help=f"comma list of {', '.join(DATASET_NAMES)} (default mnist-subset)")
+    n.add_argument("--data-dir", help="folder with <dataset>/<official .gz files>; workers read it too")
+    n.add_argument("--sigma", type=_float_list, help="explicit noise levels (comma list; 0 is always added)")
+    n.add_argument("--sigma-range", type=_float_list, metavar="MIN,MAX",
+                   help=f"log-spaced sigmas from MIN to MAX (default {noise.SIGMA_RANGE[0]:g},{noise.SIGMA_RANGE[1]:g})")
+    n.add_argument("--per-decade", type=_count, help=f"sigmas per decade of --sigma-range (default {noise.PER_DECADE})")
+    n.add_argument("--samples", type=_int_list, metavar="N,...", help="N, measurements averaged per state (default 1)")
+    n.add_argument("--seeds", type=_int_list, help="comma list (default 0,1,2)")
+    n.add_argument("--epochs", type=_count, help="epochs per point (default 3)")
+    n.add_argument("--train-samples", type=_count, metavar="K", help="train on the first K training images only")
+    n.add_argument("--test-samples", type=_count, metavar="K", help="test on the first K test images only")
+    n.add_argument("--reading", choices=config.NOISE_READINGS, help="how N samples combine (default: the model's)")
+    n.add_argument("--precision", choices=config.PRECISIONS, help="float or fixed (default: the model's)")
+    n.add_argument("--keep", type=_number, help=f"sigma_c: accuracy kept, a fraction of noise-free (default {critical.KEEP})")
+    n.add_argument("--refine", type=_int, help="bisection rounds of each seed's sigma_c bracket (default 3)")
+    n.add_argument("--quick", action="store_true",
+                   help="a small study for a first look or a test (bundled data, 1 epoch, 2 seeds, N 1,4): the "
+                        "options given still apply")
+    where = n.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_count, help="local Dask cluster of this many processes (default: the cores)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786)")
+    where.add_argument("--serial", action="store_true", help="no Dask: one point after another in this process")
+    n.add_argument("--out", type=Path, help="study folder (default runs/<time>-sweep-noise); an existing one resumes")
+    n.add_argument("--no-report", action="store_true", help="only the tables, no plots and report.md")
+
+    r = sub.add_parser("report", help="plots and a Markdown report of a noise study",
+                       description="Rebuild the tables of a host sweep noise folder, draw accuracy against sigma, "
+                                   "sigma_c against N and the training curves (PNG), and write report.md.")
+    r.add_argument("dir", type=Path, help="the study folder")
+    r.add_argument("--keep", type=_number, help=f"sigma_c threshold, a fraction of the noise-free accuracy "
+                                                f"(default {critical.KEEP})")
 
     b = sub.add_parser("bench", help="print speed figures", description="Benchmarks that print figures (and a JSON line).")
-    b.add_argument("what", choices=("golden", "sim"),
+    b.add_argument("what", choices=("golden", "sim", "sweep"),
                    help="golden: float and fixed-point golden-model training throughput, against GEMM; sim: training "
-                        "through the simulated core (docs/demo.toml's network) and the projection to boards")
+                        "through the simulated core (docs/demo.toml's network) and the projection to boards; sweep: "
+                        "a noise sweep on a local Dask cluster against the same sweep run serially")
     b.add_argument("--repeats", type=_count, help="timed repeats per figure (median reported; default golden 5, sim 3)")
     b.add_argument("--samples", type=_count, default=20, help="sim: training samples per repeat (default 20)")
     b.add_argument("--quick", action="store_true", help="fewer samples per repeat (smoke test)")
+    b.add_argument("--points", type=_count, default=8, help="sweep: points of the sweep (default 8)")
+    b.add_argument("--workers", type=_count, default=2, help="sweep: workers of the local cluster (default 2)")
 
     v = sub.add_parser("verify", help="the simulated core against the fixed-point golden model, bit for bit",
                        description="Run training samples through the simulated RTL core and the fixed-point golden "
@@ -147,14 +191,6 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {"dataset": args.dataset, "data_dir": args.data_dir, "sigma": args.sigma, "samples": args.samples,
             "beta": args.beta, "momentum": args.momentum, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
             "dtype": args.dtype, "precision": args.precision}
-
-
-def _limited(data, train_samples: int | None, test_samples: int | None):
-    """The dataset cut to its first training and test images."""
-    import dataclasses
-
-    return dataclasses.replace(data, train_x=data.train_x[:train_samples], train_y=data.train_y[:train_samples],
-                               test_x=data.test_x[:test_samples], test_y=data.test_y[:test_samples])
 
 
 def _hardware_target(args: argparse.Namespace, cfg: config.Config) -> tuple[int, object]:
@@ -211,7 +247,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
     args.target = target
     lanes, executor = _hardware_target(args, cfg) if target != "golden" else (0, loop.golden_executor(cfg))
-    data = _limited(load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress), *limits)
+    data = head(load_dataset(cfg.dataset, cfg.data_dir, progress=not args.no_progress), *limits)
     if metrics is None:
         loop.prepare_out(out)  # only now: a run that cannot start leaves no folder behind
     else:
@@ -250,6 +286,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """`host sweep bits|noise`."""
+    return {"bits": _sweep_bits, "noise": _sweep_noise}[args.what](args)
+
+
+def _sweep_bits(args: argparse.Namespace) -> int:
     """`host sweep bits`: accuracy and update fidelity of fixed-point formats against float."""
     from golden.train import prepare_out
     from host import quantisation
@@ -263,6 +304,75 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweep bits: {base.model} {base.sizes} on {base.dataset}, {base.epochs} epoch(s) per point -> {out}")
     quantisation.sweep(base, points, out, args.workers)
     print(f"results in {out}/sweep.csv, sweep.json, sweep.png")
+    return 0
+
+
+QUICK = {"dataset": ["mnist-subset"], "epochs": 1, "train_samples": 2000, "test_samples": 500, "seeds": [0, 1],
+         "samples": [1, 4], "sigma_range": [1e-3, 1e-1], "per_decade": 2, "refine": 2}
+
+
+def _sweep_noise(args: argparse.Namespace) -> int:
+    """`host sweep noise`: the grid on Dask (or serially), bisection of sigma_c, tables, then the report."""
+    from host.report import report
+    from host.tasks import Runner, TaskError
+
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    pick = lambda name, default: given.get(name, QUICK.get(name, default) if args.quick else default)  # noqa: E731
+    datasets = pick("dataset", ["mnist-subset"])
+    for d in datasets:
+        if d not in DATASET_NAMES:
+            raise CliError(f"unknown dataset {d!r}: choose from {', '.join(DATASET_NAMES)}")
+    if args.sigma is not None:
+        sigmas = args.sigma
+    else:
+        bounds = pick("sigma_range", list(noise.SIGMA_RANGE))
+        if len(bounds) != 2:
+            raise CliError(f"--sigma-range takes MIN,MAX, got {len(bounds)} values")
+        sigmas = noise.sigma_grid(bounds[0], bounds[1], pick("per_decade", noise.PER_DECADE))
+    keep = pick("keep", critical.KEEP)
+    config.require(0 < keep < 1, f"--keep must be between 0 and 1, got {keep:g}")
+    refine = pick("refine", 3)
+    config.require(refine >= 0, f"--refine must be >= 0, got {refine}")
+    study = noise.Study(epochs=pick("epochs", 3), train_samples=pick("train_samples", None),
+                        test_samples=pick("test_samples", None), reading=args.reading, precision=args.precision)
+    points = noise.grid(study, pick("model", ["drn-xs"]), datasets, sigmas, pick("samples", [1]),
+                        pick("seeds", [0, 1, 2]), args.data_dir)
+    out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-noise"
+    for d in datasets:  # download once, before the workers start
+        load_dataset(d, args.data_dir)
+    try:
+        with Runner(workers=args.workers, scheduler=args.scheduler, serial=args.serial) as runner:
+            print(f"sweep noise: {len(points)} grid points ({study.epochs} epoch(s) each), then {refine} bisection "
+                  f"round(s), {runner.description} -> {out}")
+            summary, errors = noise.sweep(study, points, out, runner, refine, keep, args.data_dir)
+    except TaskError as e:
+        raise CliError(str(e)) from None
+    for e in summary["critical"]:
+        where = f"{e['sigma_c']:.3g} (x/÷ {10 ** (e['log10_std'] or 0):.2f} over {e['estimated']} seeds)" \
+            if e["sigma_c"] else "outside the grid"
+        print(f"sigma_c {e['model']} {e['dataset']} N={e['samples']}: {where}; noise-free accuracy "
+              f"{100 * e['noise_free_accuracy']:.2f}%")
+    for law in summary["sqrt_law"]:
+        print(f"sqrt(N) law {law['model']} {law['dataset']}: slope {law['slope']:.3f} (the paper: 0.5)")
+    print(f"tables in {out}/sweep.csv, curves.csv, critical.csv, sweep.json")
+    if not args.no_report:
+        files = report(out, keep)
+        print(f"report in {out}/report.md ({len(files) - 1} figures)")
+    if errors:
+        print(f"host: {len(errors)} point(s) failed, the first: {errors[0]}; rerun the same command to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`host report DIR`: tables, figures and report.md of a noise study."""
+    from host.report import report
+
+    keep = args.keep if args.keep is not None else critical.KEEP
+    config.require(0 < keep < 1, f"--keep must be between 0 and 1, got {keep:g}")
+    for path in report(args.dir, keep):
+        print(path)
     return 0
 
 
@@ -281,6 +391,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     from host import bench
 
+    if args.what == "sweep":
+        bench.sweep(points=args.points, workers=args.workers, repeats=args.repeats or 1)
+        return 0
     bench.golden(repeats=args.repeats or 5, quick=args.quick)
     return 0
 
@@ -312,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "sweep": cmd_sweep, "bench": cmd_bench,
+        return {"train": cmd_train, "sweep": cmd_sweep, "report": cmd_report, "bench": cmd_bench,
                 "verify": cmd_verify}[args.command](args)
     except (CliError, config.ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
