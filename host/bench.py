@@ -1,10 +1,12 @@
-"""Benchmarks that print figures: golden-model training throughput against this machine's GEMM."""
+"""Benchmarks that print figures: golden-model training throughput against GEMM; a noise sweep on Dask against serial."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numba as nb
 import numpy as np
@@ -107,5 +109,46 @@ def golden(repeats: int = 5, quick: bool = False) -> dict:
               f"{100 * fraction:.0f}% of GEMM")
         print(f"          fixed point: {fixed:9.0f} samples/s ({fixed / rate:.2f} of float32; online"
               f" relaxation, batch-summed updates, no momentum)")
+    print(json.dumps(result))
+    return result
+
+
+def sweep(points: int = 8, workers: int = 2, repeats: int = 1, epochs: int = 30) -> dict:
+    """Print and return the wall time of a noise sweep of `points` points run serially in this process and on a
+    local Dask cluster of `workers` processes (cluster start included), and their ratio (medians of `repeats`).
+
+    The points are DRN-XS on the bundled subset (5,000 training images, `epochs` epochs each, a few
+    seconds of training per point); both runs must give the same accuracies, point for point.
+    """
+    from host import noise
+    from host.tasks import Runner
+
+    study = noise.Study(epochs=epochs)
+    grid = noise.grid(study, ["drn-xs"], ["mnist-subset"], [float(s) for s in np.geomspace(1e-4, 1e-1, points - 1)],
+                      [1], [0])
+    load_dataset("mnist-subset", progress=False)
+    times: dict[str, list[float]] = {"serial": [], "dask": []}
+    tables = {}
+    print(f"noise sweep of {len(grid)} points (drn-xs, bundled subset, {epochs} epochs each): serially in this "
+          f"process, then on a local Dask cluster of {workers} workers (start-up included); {repeats} repeat(s)")
+    for _ in range(repeats):
+        for mode in ("serial", "dask"):
+            with tempfile.TemporaryDirectory(prefix="epfpga-bench-") as tmp:
+                started = time.perf_counter()
+                with Runner(workers=workers, serial=mode == "serial") as runner:
+                    summary, errors = noise.sweep(study, grid, Path(tmp) / "study", runner, refine=0,
+                                                  log=lambda _: None)
+                times[mode].append(time.perf_counter() - started)
+                if errors:
+                    raise RuntimeError(f"bench sweep: {errors[0]}")
+                tables[mode] = {r["key"]: r["test_accuracy"] for r in summary["rows"]}
+            print(f"  {mode:6s}: {times[mode][-1]:6.1f} s")
+    serial, dask = float(np.median(times["serial"])), float(np.median(times["dask"]))
+    same = tables["serial"] == tables["dask"]
+    result = {"bench": "sweep", "points": len(grid), "workers": workers, "cores": len(os.sched_getaffinity(0)),
+              "epochs": epochs, "serial_seconds": round(serial, 2), "dask_seconds": round(dask, 2),
+              "ratio": round(dask / serial, 3), "identical_results": same}
+    print(f"  dask / serial = {dask / serial:.3f} (target <= 0.6); identical accuracies point for point: "
+          f"{'yes' if same else 'NO'}")
     print(json.dumps(result))
     return result

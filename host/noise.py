@@ -61,15 +61,15 @@ class Study:
 
 @dataclass(frozen=True)
 class Point:
-    """One training run of the grid. `model` is a preset name or a TOML file; `bisection` marks points added
-    by the refinement of sigma_c."""
+    """One training run of the grid. `model` is a preset name or a TOML file; `bisection` is the round of the
+    refinement of sigma_c that added the point (0: the grid)."""
 
     model: str
     dataset: str
     sigma: float
     samples: int
     seed: int
-    bisection: bool = False
+    bisection: int = 0
 
     @property
     def label(self) -> str:
@@ -78,7 +78,7 @@ class Point:
 
     @property
     def key(self) -> str:
-        """A file-name-safe identity (the bisection flag is not part of it: a point is a point)."""
+        """A file-name-safe identity (the bisection round is not part of it: a point is a point)."""
         return f"{self.label}_{self.dataset}_N{self.samples}_seed{self.seed}_sigma{self.sigma:.6e}"
 
 
@@ -218,10 +218,12 @@ def _store(out: Path, metrics: dict) -> None:
     atomic_write_text(out / POINTS / f"{metrics['point']['key']}.json", json.dumps(metrics, indent=2) + "\n")
 
 
-def _bisection_points(rows: list[dict], models: dict[str, str], keep: float) -> list[Point]:
-    """The next round of bisection points of the groups this sweep covers."""
-    return [Point(models[m], d, sigma, n, seed, bisection=True)
-            for (m, d, n), seed, sigma in critical.refinements(rows, keep) if m in models]
+def _bisection_points(rows: list[dict], models: dict[str, str], keep: float, round_: int) -> list[Point]:
+    """Bisection round `round_` of the groups this sweep covers, from the grid and the earlier rounds only, so
+    that a rerun of the same command finds the same points (done) instead of refining further."""
+    earlier = [r for r in rows if r["bisection"] < round_]
+    return [Point(models[m], d, sigma, n, seed, bisection=round_)
+            for (m, d, n), seed, sigma in critical.refinements(earlier, keep) if m in models]
 
 
 def sweep(study: Study, points: list[Point], out: Path, runner: Runner, refine: int = 3, keep: float = critical.KEEP,
@@ -241,7 +243,7 @@ def sweep(study: Study, points: list[Point], out: Path, runner: Runner, refine: 
     for round_ in range(refine + 1):
         if round_ > 0:
             rows = [row(m) for m in done.values()]
-            todo = [p for p in _bisection_points(rows, models, keep) if p.key not in done]
+            todo = [p for p in _bisection_points(rows, models, keep, round_) if p.key not in done]
             if not todo:
                 break
             log(f"bisection round {round_}/{refine}: {len(todo)} points")

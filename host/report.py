@@ -171,7 +171,7 @@ def markdown(summary: dict, figures: list[str]) -> str:
     """The report: settings, sigma_c per model, dataset and N, the sqrt(N) law, the gain near sigma_c."""
     study, keep, rows = summary["study"], summary["keep"], summary["rows"]
     lines = ["# Noise study", "",
-             f"{len(rows)} training runs ({sum(r['bisection'] for r in rows)} of them bisection points); "
+             f"{len(rows)} training runs ({sum(r['bisection'] > 0 for r in rows)} of them bisection points); "
              f"{study['epochs']} epoch(s) each, "
              f"{rows[0]['train_samples'] if rows else '-'} training and {rows[0]['test_samples'] if rows else '-'} "
              f"test images per run; noise reading {', '.join(sorted({r['reading'] for r in rows}))}, "

@@ -35,6 +35,7 @@ class Runner:
     workers: int | None = None
     scheduler: str | None = None
     serial: bool = False
+    connect_timeout: float = 10.0  # seconds to reach --scheduler
     _client: Any = field(default=None, repr=False)
     _cluster: Any = field(default=None, repr=False)
 
@@ -47,14 +48,16 @@ class Runner:
             raise TaskError(f"Dask is not installed ({e}); run the sweep with --serial") from None
         if self.scheduler:
             try:
-                self._client = Client(self.scheduler, timeout="10s")
+                self._client = Client(self.scheduler, timeout=self.connect_timeout)
             except (OSError, TimeoutError, ValueError) as e:
                 raise TaskError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}") from None
             return self
         # One single-threaded process per core: the numba kernels are single-threaded, and processes
-        # keep a crash or a kill confined to one worker. No dashboard (it needs bokeh).
+        # keep a crash or a kill confined to one worker. Loopback only; the scheduler's HTTP server on
+        # a free port, so that two sweeps (or a user's own cluster on 8787) can run side by side.
         self._cluster = LocalCluster(n_workers=self.workers or default_workers(), threads_per_worker=1,
-                                     processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                                     processes=True, host="127.0.0.1", dashboard_address=":0",
+                                     silence_logs=logging.ERROR)
         self._client = Client(self._cluster)
         return self
 

@@ -36,6 +36,18 @@ def run(capsys, *argv):
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--config", "missing.toml"], "config file missing.toml does not exist"),
     (["train", "--resume", "no-such-run"], "cannot resume from no-such-run: checkpoint.npz is missing"),
+    (["sweep", "noise", "--keep", "1.5"], "--keep must be between 0 and 1, got 1.5"),
+    (["sweep", "noise", "--sigma-range", "1e-3"], "--sigma-range takes MIN,MAX, got 1 values"),
+    (["sweep", "noise", "--sigma-range", "1e-2,1e-3"], "sigma range: need 0 < min < max"),
+    (["sweep", "noise", "--dataset", "mnist,cifar"], "unknown dataset 'cifar'"),
+    (["sweep", "noise", "--model", "drn-xs,missing.toml"], "config file missing.toml does not exist"),
+    (["sweep", "noise", "--samples", "1,0"], "samples (N) must be >= 1"),
+    (["sweep", "noise", "--sigma", "-1"], "sigma values must be >= 0"),
+    (["sweep", "noise", "--serial", "--workers", "2"], "not allowed with argument"),
+    (["sweep", "noise", "--refine", "-1"], "--refine must be >= 0"),
+    (["sweep", "fractals"], "invalid choice: 'fractals'"),
+    (["report", "no-such-study"], "no-such-study holds no noise study (study.json is missing)"),
+    (["report", ".", "--keep", "0"], "--keep must be between 0 and 1, got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -157,3 +169,28 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(capsys, tmp_path, damage, 
 def test_counts_must_be_positive(capsys, argv):
     code, _, err = run(capsys, *argv)
     assert code == 2 and "expected a whole number >= 1" in err
+
+
+def test_quick_noise_sweep_on_dask_then_report_and_resume(capsys, tmp_path):
+    out = tmp_path / "study"
+    code, text, err = run(capsys, "sweep", "noise", "--quick", "--workers", "2", "--out", str(out))
+    assert code == 0, err
+    assert "on a local Dask cluster of 2 worker processes" in text
+    assert "sigma_c drn-xs mnist-subset N=1: " in text and "sigma_c drn-xs mnist-subset N=4: " in text
+    assert "sqrt(N) law drn-xs mnist-subset: slope" in text and f"report in {out}/report.md" in text
+    for name in ("sweep.csv", "curves.csv", "critical.csv", "sweep.json", "report.md", "accuracy_vs_sigma.png"):
+        assert (out / name).stat().st_size > 0
+    code, text, _ = run(capsys, "sweep", "noise", "--quick", "--serial", "--out", str(out))
+    assert code == 0 and "22 of 22 grid points already done" in text and "bisection round 1" not in text
+    code, text, err = run(capsys, "sweep", "noise", "--quick", "--epochs", "2", "--serial", "--out", str(out))
+    assert code == 2 and "holds a study with other settings: epochs 1 (asked 2)" in err
+
+
+def test_noise_sweep_on_official_files(capsys, tmp_path, shared_datasets):
+    out = tmp_path / "study"
+    code, text, err = run(capsys, "sweep", "noise", "--quick", "--serial", "--dataset", "mnist,kmnist-testsplit",
+                          "--data-dir", str(shared_datasets), "--samples", "1", "--seeds", "0", "--refine", "1",
+                          "--out", str(out), "--no-report")
+    assert code == 0, err
+    assert "sigma_c drn-xs mnist N=1" in text and "sigma_c drn-xs kmnist-testsplit N=1" in text
+    assert not (out / "report.md").exists()
