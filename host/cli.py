@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rounding", type=_str_list, default=["nearest", "truncate", "stochastic"],
                    help="rounding sets: nearest, truncate, stochastic (update only) (comma list)")
     q.add_argument("--sigma", type=_float_list, default=[0.0], help="noise levels (comma list)")
-    q.add_argument("--workers", type=_count, help="parallel processes (default: the cores)")
+    q.add_argument("--workers", type=_count, help="local Dask cluster of this many processes (default: the cores)")
     q.add_argument("--out", type=Path, help="output folder (default runs/<time>-sweep-bits)")
 
     n = studies.add_parser("noise", help="accuracy against measurement noise, the critical noise sigma_c",

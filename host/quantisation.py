@@ -7,9 +7,7 @@ import dataclasses
 import functools
 import io
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,8 +20,8 @@ from golden.datasets import Dataset, load as load_dataset
 from golden.files import atomic_write_bytes, atomic_write_text
 from golden.fixed_ep import FixedEP
 from golden.float_ep import FloatEP
-from golden.network import ModelError
 from golden.train import Executor, RunError, accuracy, epoch_order, golden_executor
+from host.tasks import Runner
 
 ROUNDING_SETS = {  # one name per combination of the three rounding points swept together
     "nearest": {"round_v": "nearest", "round_noise": "nearest", "round_update": "nearest"},
@@ -125,7 +123,9 @@ def _dataset(name: str, data_dir: str | None) -> Dataset:
     return load_dataset(name, data_dir, progress=False)
 
 
-def _run_point(base: Config, point: Point, float_acc: float) -> dict:
+def _run_point(task: tuple[Config, Point, float]) -> dict:
+    """Train one format of the grid (in a Dask worker) and measure its update fidelity."""
+    base, point, float_acc = task
     start = time.perf_counter()
     cfg = point_config(base, point)
     data = _dataset(cfg.dataset, cfg.data_dir)
@@ -137,7 +137,8 @@ def _run_point(base: Config, point: Point, float_acc: float) -> dict:
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def _float_reference(base: Config, sigma: float) -> float:
+def _float_reference(task: tuple[Config, float]) -> float:
+    base, sigma = task
     cfg = dataclasses.replace(base, precision="float", dtype="float64", sigma=sigma)
     return train_accuracy(cfg, _dataset(cfg.dataset, cfg.data_dir))[0]
 
@@ -157,7 +158,7 @@ def narrowest(rows: list[dict]) -> list[dict]:
 
 def _write_table(out: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "sweep.csv", buf.getvalue())
@@ -165,29 +166,32 @@ def _write_table(out: Path, rows: list[dict]) -> None:
 
 def sweep(base: Config, points: list[Point], out: Path, workers: int | None = None,
           log: Callable[[str], None] = print) -> dict:
-    """Run the points (from `grid`) in parallel processes; write sweep.csv (after every point),
-    sweep.json and sweep.png into `out`; return the summary. A failed point stops the sweep with a
+    """Run the points (from `grid`) on a local Dask cluster of `workers` processes; write sweep.csv (after every
+    point), sweep.json and sweep.png into `out`; return the summary. A failed point stops the sweep with a
     RunError and leaves the rows finished so far in sweep.csv."""
     sigmas = sorted({p.sigma for p in points})
-    workers = workers or len(os.sched_getaffinity(0))
+    order = {p: i for i, p in enumerate(points)}
     rows: list[dict] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        float_acc = dict(zip(sigmas, pool.map(_float_reference, [base] * len(sigmas), sigmas)))
+    with Runner(workers=workers) as runner:
+        float_acc = {}
+        for outcome in runner.map(_float_reference, [(base, s) for s in sigmas]):
+            if outcome.error is not None:
+                raise RunError(f"float64 reference at sigma={outcome.item[1]:g} failed: {outcome.error}")
+            float_acc[outcome.item[1]] = outcome.result
         for s in sigmas:
             log(f"float64 reference, sigma={s:g}: test accuracy {100 * float_acc[s]:.2f}%")
-        futures = [pool.submit(_run_point, base, p, float_acc[p.sigma]) for p in points]
-        for point, f in zip(points, futures):
-            try:
-                row = f.result()
-            except (config.ConfigError, ModelError) as e:
-                pool.shutdown(cancel_futures=True)
-                raise RunError(f"sweep point {point} failed: {e}; {len(rows)} finished rows are in "
-                               f"{out / 'sweep.csv'}") from None
+        for outcome in runner.map(_run_point, [(base, p, float_acc[p.sigma]) for p in points]):
+            if outcome.error is not None:
+                raise RunError(f"sweep point {outcome.item[1]} failed: {outcome.error}; {len(rows)} finished rows "
+                               f"are in {out / 'sweep.csv'}")
+            row = {**outcome.result, "_order": order[outcome.item[1]]}
             rows.append(row)
+            rows.sort(key=lambda r: r["_order"])
             _write_table(out, rows)
             log(f"  {row['rounding']:10s} sigma={row['sigma']:<8g} v {row['v_bits']:2d} bits ({row['v_frac']:2d} frac)  "
                 f"g {row['g_bits']:2d} bits ({row['g_frac']:2d} frac): test {100 * row['test_accuracy']:6.2f}%  "
                 f"({100 * row['delta']:+.2f})  update cosine {row['update_cosine']:.4f}")
+    rows = [{k: v for k, v in r.items() if k != "_order"} for r in rows]
     best = narrowest(rows)
     summary = {"config": base.to_dict(), "float_accuracy": {str(k): v for k, v in float_acc.items()},
                "tolerance": TOLERANCE, "rows": rows, "narrowest": best}
