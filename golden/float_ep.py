@@ -410,6 +410,36 @@ class FloatEP:
                 self._Y, self._P, self._S1, self._T, out)
         return out
 
+    def nudge(self, X: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> list[float]:
+        """Per free layer, the median of |V+ - V-| / 2 (positive variant: |V+ - V0|) over the samples `idx` and
+        the nodes not at rest in both phases, without noise and without an update: the signal that EP's update
+        reads, the scale to compare measurement noise with. Leaves the parameters and the noise as they were."""
+        c, t = self.cfg, self.dtype.type
+        sizes, s_off = self.layout.sizes, self._lay[4]
+        zero, beta = t(0), t(c.beta)
+        half = 0.5 if c.variant == "centered" else 1.0
+        moves: list[list[np.ndarray]] = [[] for _ in sizes]
+        idx = np.ascontiguousarray(idx, np.int64)
+        for start in range(0, idx.size, self.eval_batch):
+            bidx = idx[start:start + self.eval_batch]
+            B = bidx.size
+            load_batch(X, labels, bidx, t(c.input_gain), self._D, self._Xg, self._Y, self._P)
+            phases = []
+            for b in ((beta, -beta) if c.variant == "centered" else (beta, zero)):
+                S = self._S1
+                _rest_state(S, self._lay, B)
+                relax(self.theta, self._lay, self._den, self._rden, self._P, S, self._T, B, self._Y, zero,
+                      self.order, c.sweeps)
+                if b != zero:
+                    relax(self.theta, self._lay, self._den, self._rden, self._P, S, self._T, B, self._Y, b,
+                          self.order, c.sweeps)
+                phases.append(S[:s_off[-1] + B * sizes[-1]].copy())
+            for l in range(1, len(sizes)):
+                a, b = (ph[s_off[l]:s_off[l] + B * sizes[l]] for ph in phases)
+                moves[l].append(half * np.abs(a - b)[(a != 0) | (b != 0)])
+        return [float(np.median(np.concatenate(m))) if sum(x.size for x in m) else 0.0
+                for m in (moves[l] for l in range(1, len(sizes)))]
+
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to resume: parameters and optimiser state."""
         return {"theta": self.theta.copy(), "velocity": self.velocity.copy()}

@@ -97,7 +97,12 @@ def _mean_sem(values: list[float]) -> tuple[float, float]:
 
 
 def estimate(rows: list[dict], keep: float = KEEP) -> list[dict]:
-    """Per (model, dataset, N): sigma_c across seeds, its spread, and the best accuracy with noise below it."""
+    """Per (model, dataset, N): sigma_c across seeds, its spread, the best accuracy with noise below it, and
+    sigma_c in units of the noise-free network's hidden nudge (the signal the update reads; float model only)."""
+    nudges: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        if r["sigma"] == 0 and r.get("nudge_hidden"):
+            nudges[(r["model"], r["dataset"])].append(r["nudge_hidden"])
     out = []
     for group, seeds in sorted(_groups(rows).items()):
         brackets = {seed: bracket(curve, keep) for seed, curve in sorted(seeds.items())}
@@ -118,6 +123,10 @@ def estimate(rows: list[dict], keep: float = KEEP) -> list[dict]:
             "per_seed": {str(s): b.estimate for s, b in brackets.items()},
         })
         entry.update(_noise_gain(seeds, entry["sigma_c"]))
+        scale = nudges.get(group[:2])
+        entry["nudge_hidden"] = float(np.exp(np.mean(np.log(scale)))) if scale else None
+        entry["sigma_c_per_nudge"] = entry["sigma_c"] / entry["nudge_hidden"] \
+            if entry["sigma_c"] and entry["nudge_hidden"] else None
         out.append(entry)
     return out
 

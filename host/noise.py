@@ -33,14 +33,15 @@ from host.tasks import Runner
 STUDY = "study.json"
 SIGMA_RANGE = (1e-4, 1e-1)  # default grid: below DRN-XS's measured sigma_c to where nothing learns
 PER_DECADE = 3
+NUDGE_SAMPLES = 1000  # training images whose nudged phases measure the trained network's signal
 POINTS = "points"
 COLUMNS = ("model", "hidden", "dataset", "samples", "seed", "sigma", "bisection", "reading", "precision",
            "epochs", "train_samples", "test_samples", "test_accuracy", "train_accuracy", "first_test_accuracy",
-           "best_test_accuracy", "seconds", "key")
+           "best_test_accuracy", "nudge_hidden", "nudge_output", "seconds", "key")
 CURVE_COLUMNS = ("model", "dataset", "samples", "seed", "sigma", "epoch", "train_accuracy", "test_accuracy", "key")
 CRITICAL_COLUMNS = ("model", "dataset", "samples", "keep", "sigma_c", "log10_std", "sigma_c_min", "sigma_c_max",
                     "seeds", "estimated", "below_grid", "above_grid", "noise_free_accuracy", "noise_free_sem",
-                    "best_sigma", "best_accuracy", "best_sem", "gain", "gain_z")
+                    "best_sigma", "best_accuracy", "best_sem", "gain", "gain_z", "nudge_hidden", "sigma_c_per_nudge")
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,12 @@ def run_point(task: tuple[Study, Point, str | None]) -> dict:
     started = time.perf_counter()
     cfg = point_config(study, point, data_dir)
     data = _dataset(cfg.dataset, cfg.data_dir, study.train_samples, study.test_samples)
+    model = golden_executor(cfg)
     with tempfile.TemporaryDirectory(prefix="epfpga-point-") as tmp:  # the checkpoint is not kept
-        metrics = train(cfg, data, golden_executor(cfg), Path(tmp), "golden", progress=False, log=lambda _: None)
+        metrics = train(cfg, data, model, Path(tmp), "golden", progress=False, log=lambda _: None)
+    if hasattr(model, "nudge"):  # the float model: the signal scale of the trained network
+        probe = np.arange(min(NUDGE_SAMPLES, len(data.train_y)))
+        metrics["nudge"] = model.nudge(data.train_x, data.train_y, probe)
     metrics["point"] = {**dataclasses.asdict(point), "label": point.label, "key": point.key}
     metrics["seconds"] = round(time.perf_counter() - started, 3)
     return metrics
@@ -185,8 +190,10 @@ def row(metrics: dict) -> dict:
             "train_samples": metrics["dataset"]["train_samples"], "test_samples": metrics["dataset"]["test_samples"],
             "test_accuracy": epochs[-1]["test_accuracy"], "train_accuracy": epochs[-1]["train_accuracy"],
             "first_test_accuracy": epochs[0]["test_accuracy"],
-            "best_test_accuracy": max(e["test_accuracy"] for e in epochs), "seconds": metrics["seconds"],
-            "key": p["key"]}
+            "best_test_accuracy": max(e["test_accuracy"] for e in epochs),
+            "nudge_hidden": min(metrics["nudge"][:-1]) if "nudge" in metrics else None,
+            "nudge_output": metrics["nudge"][-1] if "nudge" in metrics else None,
+            "seconds": metrics["seconds"], "key": p["key"]}
 
 
 def _csv(rows: Iterable[dict], columns: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 from golden.files import atomic_write_bytes, atomic_write_text
 from golden.train import RunError
 from host import critical
-from host.noise import tables
+from host.noise import NUDGE_SAMPLES, tables
 
 FIGURES = {"accuracy": "accuracy_vs_sigma.png", "sqrt": "sigma_c_vs_n.png", "curves": "curves.png",
            "models": "sigma_c_vs_model.png"}
@@ -119,6 +119,8 @@ def curves_plot(curves: list[dict], rows: list[dict]) -> bytes:
     keys = sorted({(r["model"], r["dataset"]) for r in rows})
     fig, axes = _panels(keys)
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     for ax, (model, dataset) in zip(axes, keys):
         sel = [r for r in rows if (r["model"], r["dataset"]) == (model, dataset) and not r["bisection"]]
         n = min(r["samples"] for r in sel)
@@ -135,10 +137,11 @@ def curves_plot(curves: list[dict], rows: list[dict]) -> bytes:
                     color="k" if sigma == 0 else cmap(j / max(1, len(sigmas) - 1)),
                     label="no noise" if sigma == 0 else f"sigma {sigma:.3g}")
         ax.set_title(f"{model}, {dataset}, N = {n}", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, ncol=2, loc="best")
     return _png(fig)
 
 
@@ -178,18 +181,21 @@ def markdown(summary: dict, figures: list[str]) -> str:
              f"precision {', '.join(sorted({r['precision'] for r in rows}))}.", "",
              f"sigma_c: per seed, where the final test accuracy first falls below {keep:g} x the seed's noise-free "
              "accuracy (bisection in log sigma, interpolated); across seeds the geometric mean, with the spread "
-             "as x/÷ 10^(std of log10 sigma_c) and the range.", "",
+             "as x/÷ 10^(std of log10 sigma_c) and the range. Hidden nudge: in the noise-free networks after "
+             "training, the median of |V+ - V-| / 2 over the active nodes of the hidden layer where it is "
+             f"smallest, on {NUDGE_SAMPLES} training images (float model only): the signal the update reads.", "",
              "## Critical noise", "",
              "| model | hidden | dataset | N | sigma_c | spread (x/÷) | range | seeds (estimated / below / above grid) "
-             "| noise-free accuracy |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| noise-free accuracy | hidden nudge | sigma_c / nudge |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     hidden = {r["model"]: r["hidden"] for r in rows}
     for e in summary["critical"]:
         spread = _g(10 ** e["log10_std"], ".2f") if e["log10_std"] is not None else "-"
         lines.append(f"| {e['model']} | {hidden.get(e['model'], '')} | {e['dataset']} | {e['samples']} "
                      f"| {_g(e['sigma_c'])} | {spread} | {_g(e['sigma_c_min'])} - {_g(e['sigma_c_max'])} "
                      f"| {e['seeds']} ({e['estimated']} / {e['below_grid']} / {e['above_grid']}) "
-                     f"| {100 * e['noise_free_accuracy']:.2f}% ± {100 * e['noise_free_sem']:.2f} |")
+                     f"| {100 * e['noise_free_accuracy']:.2f}% ± {100 * e['noise_free_sem']:.2f} "
+                     f"| {_g(e.get('nudge_hidden'))} | {_g(e.get('sigma_c_per_nudge'), '.1f')} |")
     if summary["sqrt_law"]:
         lines += ["", "## sqrt(N) law", "", "Least-squares slope of log sigma_c against log N (the paper: 0.5).", "",
                   "| model | dataset | N | slope | ± (std. error) | sigma_c at N = 1 (fit) |",

@@ -629,3 +629,30 @@ def test_a_node_without_conductance_stops_training_with_a_clear_error(subset):
     assert np.any(m._den == 0) and np.all(np.isfinite(m._rden))
     with pytest.raises(ModelError, match="has no conductance left"):
         m.train(subset.train_x, subset.train_y, np.arange(4))
+
+
+def test_nudge_is_half_the_phase_difference_and_changes_nothing():
+    m = make_model([8, 12])
+    make_positive(m)
+    data = datasets.load("mnist-subset", progress=False)
+    theta, warm = m.theta.copy(), m._S0.copy()
+    idx = np.arange(40)
+    moves = m.nudge(data.train_x, data.train_y, idx)
+    assert len(moves) == 3 and all(v > 0 for v in moves)
+    assert (m.theta == theta).all() and (m._S0 == warm).all()
+    # the same from the relax kernel by hand, output layer: every node moves, median of |V+ - V-| / 2
+    lay, c = m._lay, m.cfg
+    load_batch(data.train_x, data.train_y, idx, np.float64(c.input_gain), m._D, m._Xg, m._Y, m._P)
+    states = []
+    for beta in (c.beta, -c.beta):
+        S = np.zeros_like(m._S1)
+        for b in (0.0, beta):
+            relax(m.theta, lay, m._den, m._rden, m._P, S, m._T, idx.size, m._Y, b, m.order, c.sweeps)
+        top = lay[4][3]
+        states.append(S[top:top + idx.size * 10])
+    assert moves[-1] == pytest.approx(np.median(np.abs(states[0] - states[1])) / 2)
+    # the nudge is the response to beta: smaller beta, smaller move (linear near beta = 0)
+    half = make_model([8, 12], beta=0.05)
+    half.theta[:] = m.theta
+    half.refresh()
+    assert half.nudge(data.train_x, data.train_y, idx)[-1] == pytest.approx(moves[-1] / 2, rel=0.05)

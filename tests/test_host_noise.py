@@ -69,12 +69,14 @@ def test_sweep_writes_a_tidy_table_and_resumes_without_rerunning(tmp_path):
         assert sig == sorted(sig) == SIGMAS
     assert all(0 <= float(r["test_accuracy"]) <= 1 and r["epochs"] == "1" and r["train_samples"] == "1000"
                for r in rows)
+    assert all(0 < float(r["nudge_hidden"]) < float(r["nudge_output"]) for r in rows)  # float: the signal scale
     curves = read_csv(out / "curves.csv")
     assert tuple(curves[0]) == noise.CURVE_COLUMNS and len(curves) == len(rows)
     crit = read_csv(out / "critical.csv")
     assert [c["samples"] for c in crit] == ["1", "4"]
     for c in crit:  # the grid brackets the crossing on the bundled subset
         assert SIGMAS[0] <= float(c["sigma_c"]) <= SIGMAS[-1]
+        assert float(c["sigma_c_per_nudge"]) == pytest.approx(float(c["sigma_c"]) / float(c["nudge_hidden"]))
     assert {r["bisection"] for r in rows} == {"0", "1"}  # one round of bisection ran
     assert json.loads((out / "sweep.json").read_text())["critical"] == summary["critical"]
     again, errors, lines = run(out)
