@@ -57,3 +57,13 @@ def test_an_unreachable_scheduler_is_one_line():
     with pytest.raises(TaskError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         with Runner(scheduler="tcp://127.0.0.1:9", connect_timeout=1):
             pass
+
+
+def test_an_existing_scheduler_runs_the_tasks():
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=":0") as cluster:
+        with Runner(scheduler=cluster.scheduler_address) as runner:
+            assert runner.description == f"on the Dask scheduler at {cluster.scheduler_address} (1 workers now)"
+            assert sorted(o.result for o in runner.map(square_or_fail, [1, 2])) == [1, 4]
