@@ -105,12 +105,8 @@ def sqrt_plot(estimates: list[dict], laws: list[dict]) -> bytes:
             grid = np.geomspace(ns.min(), ns.max(), 20)
             ax.plot(grid, sc[0] * np.sqrt(grid / ns[0]), "--", color=f"C{i}", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_xlabel("N (measurements averaged per state)")
-    ax.set_ylabel("sigma_c")
-    ax.set_title("critical noise against N (dashed: sqrt(N))", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    _sigma_c_axis(ax, "critical noise against N (dashed: sqrt(N))")
     return _png(fig)
 
 
@@ -158,12 +154,17 @@ def models_plot(estimates: list[dict], hidden: dict[str, str]) -> bytes:
             ax.errorbar(x, y, yerr=[y - y / f, y * f - y], marker="o", capsize=3, color=f"C{i}",
                         label=f"{key[0]}, N = {key[1]}")
     ax.set_xticks(range(len(models)), [f"{m}\n{hidden.get(m, '')}" for m in models], fontsize=8)
+    _sigma_c_axis(ax, "critical noise against architecture (hidden layers)")
+    return _png(fig)
+
+
+def _sigma_c_axis(ax, title: str) -> None:
+    """A log axis of sigma_c with its title, grid and legend."""
     ax.set_yscale("log")
     ax.set_ylabel("sigma_c")
-    ax.set_title("critical noise against architecture (hidden layers)", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    return _png(fig)
 
 
 def _g(x: float | None, fmt: str = ".3g") -> str:
