@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -338,6 +339,7 @@ def _sweep_noise(args: argparse.Namespace) -> int:
     points = noise.grid(study, pick("model", ["drn-xs"]), datasets, sigmas, pick("samples", [1]),
                         pick("seeds", [0, 1, 2]), args.data_dir)
     out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-noise"
+    signal.signal(signal.SIGTERM, _interrupted)  # a batch system's stop: end like Ctrl-C, workers shut down
     for d in datasets:  # download once, before the workers start
         load_dataset(d, args.data_dir)
     try:
@@ -363,6 +365,10 @@ def _sweep_noise(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -184,6 +186,22 @@ def test_quick_noise_sweep_on_dask_then_report_and_resume(capsys, tmp_path):
     assert code == 0 and "22 of 22 grid points already done" in text and "bisection round 1" not in text
     code, text, err = run(capsys, "sweep", "noise", "--quick", "--epochs", "2", "--serial", "--out", str(out))
     assert code == 2 and "holds a study with other settings: epochs 1 (asked 2)" in err
+
+
+def test_a_terminated_sweep_keeps_its_points_and_a_rerun_finishes_it(tmp_path):
+    out = tmp_path / "study"
+    argv = [sys.executable, "-m", "host", "sweep", "noise", "--quick", "--serial", "--epochs", "3", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list((out / "points").glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "host: interrupted"
+    kept = len(list((out / "points").glob("*.json")))
+    assert 3 <= kept < 22 and not list((out / "points").glob(".*.part"))  # no half-written point
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and f"{kept} of 22 grid points already done" in done.stdout
 
 
 def test_noise_sweep_on_official_files(capsys, tmp_path, shared_datasets):
