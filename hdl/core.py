@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Array, Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Module, Mux, ResetSignal,
+                          Signal, signed, unsigned)
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -288,6 +289,19 @@ class EPCore(wiring.Component):
     # ---- gateware ------------------------------------------------------------------------------
 
     def elaborate(self, platform: object) -> Module:
+        # Every register resets from a registered copy of the domain's reset: logic that depends on a
+        # top-level input (as every reset term does on `rst`) is evaluated by Verilator on both clock
+        # edges and again after them; from a register it runs once per cycle. The reset takes effect
+        # (and ends) one cycle later.
+        m = Module()
+        m.domains.core = core = ClockDomain(local=True)
+        reset = Signal(reset_less=True)
+        m.d.sync += reset.eq(ResetSignal())
+        m.d.comb += [core.clk.eq(ClockSignal()), core.rst.eq(reset)]
+        m.submodules.datapath = DomainRenamer("core")(self._datapath())
+        return m
+
+    def _datapath(self) -> Module:
         m = Module()
         c, L, top, n = self.consts, self.lanes, self.top, self.sizes
         proj, relax, meas, noise, upd, ref = (self.project, self.relax, self.measure, self.noise, self.update,

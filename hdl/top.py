@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
@@ -49,7 +49,10 @@ class EPTop(wiring.Component):
         core, rf = self.core, self.regfile
         r = rf.regs
         m.submodules.regfile = rf
-        m.submodules.core = ResetInserter(r.ctrl.soft_reset)(core)
+        # The core's clock domain: reset by `rst` or CTRL.soft_reset (EPCore registers its reset input).
+        m.domains.soft = soft = ClockDomain(local=True)
+        m.d.comb += [soft.clk.eq(ClockSignal()), soft.rst.eq(ResetSignal() | r.ctrl.soft_reset)]
+        m.submodules.core = DomainRenamer("soft")(core)
         for name in self.signature.members:
             outer, inner = getattr(self, name), getattr(rf, name)
             m.d.comb += inner.eq(outer) if self.signature.members[name].flow == wiring.In else outer.eq(inner)
