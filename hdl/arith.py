@@ -85,6 +85,9 @@ class MulRound(wiring.Component):
     `latency` = 3: stage 1 registers the exact product a * m (a_bits + m_bits bits, signed);
     stage 2 adds the rounding term (0, 2^(s-1) - 1 + bit s of the product, or the dither) in a
     max(a_bits + m_bits, s_max + 1) + 1-bit adder; stage 3 shifts by s and saturates to out_bits.
+    A product wider than 64 bits with every shift >= 32 is kept as floor(product / 2^32) and its
+    low 32 bits, and stage 2 keeps only floor(sum / 2^32), which is all stage 3 shifts out: every
+    value then fits 64 bits, which Verilator computes natively (wider ones word by word).
     Bit-exact with the golden model for out_bits <= 62 (the golden mul_round clips at
     +-(2^62 - 1) before its caller's saturation; at out_bits = 63 a quotient below -2^62 gives
     -2^62 here).
@@ -124,20 +127,30 @@ class MulRound(wiring.Component):
         sel_in = self.shift_sel if len(shifts) > 1 else Const(0, 1)
 
         # Stage 1: the exact product.
-        p = Signal(signed(p_bits), reset_less=True)
+        split = p_bits > 64 and min(shifts) >= 32  # as (p_hi, p_lo): see "Timing and widths"
         mode1 = Signal(Rounding, reset_less=True)
         u1 = Signal(32, reset_less=True)
         sel1 = Signal.like(sel_in, reset_less=True)
         valid1 = Signal()
         m.d.sync += valid1.eq(self.in_valid)
-        if p_bits > 64 and self.a_bits > 32:
-            # The same value from two products of at most 64 bits: Verilator evaluates a wider product
-            # with its generic multi-word multiply, several times slower than these and a wide add.
-            product = (self.a[32:].as_signed() * self.m << 32) + self.a[:32] * self.m
-        else:
-            product = self.a * self.m
         with m.If(self.in_valid):
-            m.d.sync += [p.eq(product), mode1.eq(self.mode), u1.eq(self.u), sel1.eq(sel_in)]
+            m.d.sync += [mode1.eq(self.mode), u1.eq(self.u), sel1.eq(sel_in)]
+        if split:
+            # p = p_hi 2^32 + p_lo from two products of at most 64 bits (Verilator's multi-word multiply is slow).
+            low = self.a[:32] * self.m
+            p_hi = Signal(signed(p_bits - 32), reset_less=True)
+            p_lo = Signal(32, reset_less=True)
+            with m.If(self.in_valid):
+                m.d.sync += [p_hi.eq(self.a[32:].as_signed() * self.m + low[32:]), p_lo.eq(low[:32])]
+        else:
+            p = Signal(signed(p_bits), reset_less=True)
+            if p_bits > 64 and self.a_bits > 32:
+                # The same value from two products of at most 64 bits, as above.
+                product = (self.a[32:].as_signed() * self.m << 32) + self.a[:32] * self.m
+            else:
+                product = self.a * self.m
+            with m.If(self.in_valid):
+                m.d.sync += p.eq(product)
 
         # Stage 2: product + rounding term, so that the quotient is a plain arithmetic shift.
         addend = Signal(unsigned(s_max + 1))
@@ -146,17 +159,23 @@ class MulRound(wiring.Component):
                 with m.Case(i):
                     if s > 0:
                         dither = u1[:s] if s <= 32 else Cat(Const(0, s - 32), u1)
-                        tie_bit = p[min(s, p_bits - 1)]  # bit s of the product (sign-extended)
+                        # bit s of the product (sign-extended)
+                        tie_bit = p_hi[min(s - 32, p_bits - 33)] if split else p[min(s, p_bits - 1)]
                         with m.If(mode1 == Rounding.NEAREST):
                             m.d.comb += addend.eq((1 << (s - 1)) - 1 + tie_bit)
                         with m.Elif(mode1 == Rounding.STOCHASTIC):
                             m.d.comb += addend.eq(dither)
-        t = Signal(signed(t_bits), reset_less=True)
         sel2 = Signal.like(sel_in, reset_less=True)
         valid2 = Signal()
         m.d.sync += valid2.eq(valid1)
+        if split:  # t = floor((p + addend) / 2^32): the low words' carry into the high word
+            t = Signal(signed(t_bits - 32), reset_less=True)
+            t_next = p_hi + addend[32:] + (p_lo + addend[:32])[32]
+        else:
+            t = Signal(signed(t_bits), reset_less=True)
+            t_next = p + addend
         with m.If(valid1):
-            m.d.sync += [t.eq(p + addend), sel2.eq(sel1)]
+            m.d.sync += [t.eq(t_next), sel2.eq(sel1)]
 
         # Stage 3: shift and saturate.
         result = Signal.like(self.result, reset_less=True)
@@ -164,7 +183,10 @@ class MulRound(wiring.Component):
         with m.If(valid2), m.Switch(sel2):
             for i, s in enumerate(shifts):
                 with m.Case(i):
-                    q = t.shift_right(s) if s >= 0 else t.shift_left(-s)
+                    if split:
+                        q = t.shift_right(s - 32)
+                    else:
+                        q = t.shift_right(s) if s >= 0 else t.shift_left(-s)
                     m.d.sync += result.eq(saturate(q, self.out_bits, self.signed_out))
         m.d.sync += self.out_valid.eq(valid2)
         return m

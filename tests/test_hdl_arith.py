@@ -148,6 +148,18 @@ def test_mulround_single_shift_with_gaps(s: int) -> None:
     check_mulround(dut, inputs, [rng.choice((0, 0, 1, 3)) for _ in inputs])
 
 
+@pytest.mark.parametrize("a_bits,m_bits,shifts,out_bits,signed_out", [
+    (63, 31, (32, 33, 61, 92), 62, True),  # the widest operands, every shift >= 32: the split product
+    (56, 28, (92,), 28, True),
+    (62, 31, (38, 44), 17, False),
+])
+def test_mulround_split_product(a_bits: int, m_bits: int, shifts: tuple[int, ...], out_bits: int,
+                                signed_out: bool) -> None:
+    rng = random.Random(sum(shifts))
+    dut = MulRound(a_bits, m_bits, shifts, out_bits, signed_out)
+    check_mulround(dut, mulround_operands(rng, dut, 3000))
+
+
 def test_mulround_result_holds_while_idle() -> None:
     """Idle cycles with other operands on the inputs load nothing: the last result stays."""
     dut = MulRound(63, 31, (32, 5), 62)
