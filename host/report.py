@@ -142,14 +142,14 @@ def curves_plot(curves: list[dict], rows: list[dict]) -> bytes:
 
 
 def models_plot(estimates: list[dict], hidden: dict[str, str]) -> bytes:
-    """sigma_c per model (its hidden layers named), a line per dataset and N."""
+    """sigma_c per model (its hidden layers named), a line per dataset and N that more than one model ran."""
     plt = _pyplot()
     models = sorted({e["model"] for e in estimates}, key=lambda m: (hidden.get(m, "").count("-"), hidden.get(m, ""), m))
     fig, ax = plt.subplots(figsize=(1.3 * len(models) + 3.5, 4.0))
     for i, key in enumerate(sorted({(e["dataset"], e["samples"]) for e in estimates})):
         pts = [(models.index(e["model"]), e["sigma_c"], 10 ** (e["log10_std"] or 0.0)) for e in estimates
                if (e["dataset"], e["samples"]) == key and e["sigma_c"]]
-        if pts:
+        if len(pts) > 1:  # a comparison needs two models
             x, y, f = map(np.array, zip(*sorted(pts)))
             ax.errorbar(x, y, yerr=[y - y / f, y * f - y], marker="o", capsize=3, color=f"C{i}",
                         label=f"{key[0]}, N = {key[1]}")
