@@ -72,6 +72,8 @@ class MulRound(wiring.Component):
         TRUNCATE: floor; NEAREST: half to even; STOCHASTIC: floor after adding the dither
         u mod 2^s (s <= 32) or u * 2^(s - 32) (s > 32), as golden.fixed_arith.mul_round (which
         defines stochastic rounding for s <= 62 only; the same formula is used above).
+        Absent when the constructor's `mode` fixes it (the units use one mode per build: the
+        rounding logic of the other modes is then not built).
     u : In(unsigned(32))
         Random word for STOCHASTIC; ignored otherwise.
     shift_sel : In(range(len(s)))
@@ -96,7 +98,7 @@ class MulRound(wiring.Component):
     latency = 3
 
     def __init__(self, a_bits: int, m_bits: int, s: int | Sequence[int], out_bits: int,
-                 signed_out: bool = True) -> None:
+                 signed_out: bool = True, mode: Rounding | None = None) -> None:
         if not 2 <= a_bits <= 63:
             raise ValueError(f"a_bits must be in 2..63, got {a_bits}")
         if not 1 <= m_bits <= MAX_MULTIPLIER_BITS:
@@ -105,11 +107,12 @@ class MulRound(wiring.Component):
             raise ValueError(f"out_bits must be in {2 if signed_out else 1}..{MAX_OUT_BITS}, got {out_bits}")
         self.a_bits, self.m_bits, self.out_bits, self.signed_out = a_bits, m_bits, out_bits, signed_out
         self.shifts = _shifts(s)
+        self.fixed_mode = None if mode is None else Rounding(mode)
         ports = {
             "in_valid": In(1),
             "a": In(signed(a_bits)),
             "m": In(unsigned(m_bits)),
-            "mode": In(Rounding),
+            **({"mode": In(Rounding)} if mode is None else {}),
             "u": In(unsigned(32)),
             "out_valid": Out(1),
             "result": Out(signed(out_bits) if signed_out else unsigned(out_bits)),
@@ -128,13 +131,21 @@ class MulRound(wiring.Component):
 
         # Stage 1: the exact product.
         split = p_bits > 64 and min(shifts) >= 32  # as (p_hi, p_lo): see "Timing and widths"
-        mode1 = Signal(Rounding, reset_less=True)
         u1 = Signal(32, reset_less=True)
         sel1 = Signal.like(sel_in, reset_less=True)
         valid1 = Signal()
         m.d.sync += valid1.eq(self.in_valid)
         with m.If(self.in_valid):
-            m.d.sync += [mode1.eq(self.mode), u1.eq(self.u), sel1.eq(sel_in)]
+            m.d.sync += sel1.eq(sel_in)
+            if self.fixed_mode in (None, Rounding.STOCHASTIC):
+                m.d.sync += u1.eq(self.u)
+        if self.fixed_mode is None:
+            mode1 = Signal(Rounding, reset_less=True)
+            with m.If(self.in_valid):
+                m.d.sync += mode1.eq(self.mode)
+            nearest, stochastic = mode1 == Rounding.NEAREST, mode1 == Rounding.STOCHASTIC
+        else:
+            nearest, stochastic = self.fixed_mode == Rounding.NEAREST, self.fixed_mode == Rounding.STOCHASTIC
         if split:
             # p = p_hi 2^32 + p_lo from two products of at most 64 bits (Verilator's multi-word multiply is slow).
             low = self.a[:32] * self.m
@@ -161,9 +172,9 @@ class MulRound(wiring.Component):
                         dither = u1[:s] if s <= 32 else Cat(Const(0, s - 32), u1)
                         # bit s of the product (sign-extended)
                         tie_bit = p_hi[min(s - 32, p_bits - 33)] if split else p[min(s, p_bits - 1)]
-                        with m.If(mode1 == Rounding.NEAREST):
+                        with m.If(nearest):
                             m.d.comb += addend.eq((1 << (s - 1)) - 1 + tie_bit)
-                        with m.Elif(mode1 == Rounding.STOCHASTIC):
+                        with m.Elif(stochastic):
                             m.d.comb += addend.eq(dither)
         sel2 = Signal.like(sel_in, reset_less=True)
         valid2 = Signal()
@@ -225,7 +236,7 @@ class NodeUpdate(wiring.Component):
         if fmt.round_v == STOCHASTIC:
             raise ValueError("node voltages cannot use stochastic rounding")
         self.fmt, self.sum_bits = fmt, sum_bits
-        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits)
+        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits, mode=Rounding(fmt.round_v))
         self.latency = 1 + self.mul.latency + 1
         super().__init__({
             "in_valid": In(1),
@@ -251,7 +262,7 @@ class NodeUpdate(wiring.Component):
         m.d.sync += [mul.in_valid.eq(self.in_valid), kinds[0].eq(self.kind)]
         with m.If(self.in_valid):
             m.d.sync += [a.eq(saturate(total, fmt.acc_bits)), r.eq(self.r)]
-        m.d.comb += [mul.mode.eq(Rounding(fmt.round_v)), mul.u.eq(0)]
+        m.d.comb += mul.u.eq(0)
         m.d.sync += [kinds[i + 1].eq(kinds[i]) for i in range(mul.latency)]
 
         u = mul.result
@@ -311,7 +322,7 @@ class ConductanceUpdate(wiring.Component):
         if sum_bits is not None and sum_bits < 2:
             raise ValueError(f"sum_bits must be >= 2, got {sum_bits}")
         self.fmt, self.sum_bits = fmt, sum_bits
-        self.mul = MulRound(fmt.upd_bits, MAX_MULTIPLIER_BITS, shifts, fmt.g_bits + 1)
+        self.mul = MulRound(fmt.upd_bits, MAX_MULTIPLIER_BITS, shifts, fmt.g_bits + 1, mode=Rounding(fmt.round_update))
         self.shifts = self.mul.shifts
         self.latency = (2 if sum_bits is None else 1) + self.mul.latency + 1
         w = max(fmt.v_bits, fmt.vin_bits)
@@ -350,7 +361,6 @@ class ConductanceUpdate(wiring.Component):
                      mul.u.eq(_delay(m, self.u, pre - 1, "u"))]
         if len(self.shifts) > 1:
             m.d.sync += mul.shift_sel.eq(_delay(m, self.shift_sel, pre - 1, "sel"))
-        m.d.comb += mul.mode.eq(Rounding(fmt.round_update))
         g = _delay(m, self.g, pre + mul.latency, "g")
         m.d.sync += [self.g_new.eq(saturate(g - mul.result, fmt.g_bits, signed_out=False)),
                      self.out_valid.eq(mul.out_valid)]
@@ -387,7 +397,7 @@ class BiasUpdate(wiring.Component):
             raise ValueError(f"sum_bits must be in 2..63, got {sum_bits}")
         self.fmt, self.sum_bits = fmt, sum_bits
         q_bits = fmt.v_bits + 1 if sum_bits is None else sum_bits
-        self.mul = MulRound(q_bits, MAX_MULTIPLIER_BITS, shifts, fmt.b_bits + 1)
+        self.mul = MulRound(q_bits, MAX_MULTIPLIER_BITS, shifts, fmt.b_bits + 1, mode=Rounding(fmt.round_update))
         self.shifts = self.mul.shifts
         self.latency = 1 + self.mul.latency + 1
         ports = {"in_valid": In(1)}
@@ -409,7 +419,6 @@ class BiasUpdate(wiring.Component):
         m.d.sync += [mul.a.eq(q), mul.m.eq(self.k), mul.u.eq(self.u), mul.in_valid.eq(self.in_valid)]
         if len(self.shifts) > 1:
             m.d.sync += mul.shift_sel.eq(self.shift_sel)
-        m.d.comb += mul.mode.eq(Rounding(fmt.round_update))
         b = _delay(m, self.b, 1 + mul.latency, "b")
         m.d.sync += [self.b_new.eq(saturate(b + mul.result, fmt.b_bits)), self.out_valid.eq(mul.out_valid)]
         return m

@@ -64,7 +64,8 @@ class Measure(wiring.Component):
             raise ValueError("the measurement cannot use stochastic rounding")
         self.consts, self.n_free, self.lanes, self.max_samples = consts, n_free, lanes, max_samples
         self.sum_shape = signed(CODE_SHAPE.width + max_samples.bit_length())  # |c_1 + ... + c_N| <= 510 N
-        self.mul = MulRound(self.sum_shape.width, MAX_MULTIPLIER_BITS, consts.Fs, consts.v_bits + 2)
+        self.mul = MulRound(self.sum_shape.width, MAX_MULTIPLIER_BITS, consts.Fs, consts.v_bits + 2,
+                            mode=Rounding(consts.round_noise))
         super().__init__({
             "start": In(1),
             "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
@@ -123,7 +124,7 @@ class Measure(wiring.Component):
         m.d.comb += total.eq(Mux(e_noisy, Mux(e_first, 0, partial) + code, 0))
         m.d.sync += partial.eq(total)
         m.d.comb += [mul.in_valid.eq(e_valid & e_last), mul.a.eq(total), mul.m.eq(sn),
-                     mul.mode.eq(Rounding(self.consts.round_noise)), mul.u.eq(0)]
+                     mul.u.eq(0)]
 
         # The node index travels beside the multiplier; V is read one cycle before its result.
         gs = [e_g]
