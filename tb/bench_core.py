@@ -2,7 +2,8 @@
 
 Parameters (tb.runner.tb_params): theta (codes in golden's flat layout), seeds (noise lanes), beta_g, sn, samples,
 k_w, k_b (per weight layer), nsweeps, order, centered, warm_start, images (K x 784 pixels), labels,
-modes ({"TRAIN": .., "LOAD": ..}), results (the JSON file this bench writes).
+modes ({"TRAIN": .., "LOAD": ..}), results (the JSON file this bench writes), period_ns (of the clock),
+hdl_clock (the build drives `clk` itself, tb.runner `clock_wrapper`: start no clock here).
 
 Python drives the host work cycle by cycle: one parameter word per cycle, then per sample the 784
 pixel handshakes (the projection holds `pix_ready` low while it works on a non-zero pixel). From the
@@ -24,8 +25,6 @@ from cocotb.utils import get_sim_time
 
 from tb.runner import tb_params
 
-PERIOD_NS = 10
-
 
 def _code(value: int, handle: object) -> int:
     """A signed code as the unsigned bit pattern of `handle`'s width."""
@@ -38,11 +37,14 @@ def _packed(values: list[int], bits: int) -> int:
 
 
 class CoreBench:
-    """Clock, reset and the host side of an EPCore: parameter writes, commands and the pixel stream."""
+    """Clock (unless the Verilog has its own), reset and the host side of an EPCore: parameter writes,
+    commands and the pixel stream."""
 
-    def __init__(self, dut: object) -> None:
+    def __init__(self, dut: object, period_ns: int, hdl_clock: bool) -> None:
         self.dut = dut
-        Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start(start_high=False)
+        self.period_ns = period_ns
+        if not hdl_clock:
+            Clock(dut.clk, period_ns, unit="ns", impl="gpi").start(start_high=False)
 
     async def reset(self) -> None:
         dut = self.dut
@@ -87,7 +89,7 @@ class CoreBench:
         await FallingEdge(dut.clk)  # the DONE state
         await FallingEdge(dut.clk)  # back in IDLE: `cycles` is final
         assert not dut.busy.value
-        return {"cycles": dut.cycles.value.to_unsigned(), "free_cycles": round((sim_end - sim_start) / PERIOD_NS),
+        return {"cycles": dut.cycles.value.to_unsigned(), "free_cycles": round((sim_end - sim_start) / self.period_ns),
                 "free_seconds": free_end - free_start, "free_cpu_seconds": cpu_end - cpu_start,
                 "stream_seconds": free_start - stream_start,
                 "pred": dut.pred.value.to_unsigned(), "hit": int(dut.hit.value)}
@@ -97,7 +99,7 @@ class CoreBench:
 async def train_samples(dut: object) -> None:
     """Parameters and seeds in, LOAD, then TRAIN on every image; the measurements go to `results`."""
     p = tb_params()
-    tb = CoreBench(dut)
+    tb = CoreBench(dut, p["period_ns"], p["hdl_clock"])
     await tb.reset()
     load_start = time.perf_counter()
     await tb.write("param_we", "param_addr", "param_wdata", p["theta"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -41,11 +42,15 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
 # only the top module's ports visible to the testbench (cocotb's --public-flat-rw lets VPI write every
 # signal, so Verilator re-evaluates all logic downstream of any of them on every clock edge).
 VERILATOR_FAST_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2", "--no-public-flat-rw"]
+# A clock generated in the Verilog (`SimBuild.create(clock_ns=...)`): cocotb's GPI clock costs a VPI
+# callback and a scheduler pass per edge, about 0.6 us per cycle, a quarter of the DRN-XS core's
+# simulated cycle. Delays need Verilator's timing support, which needs C++20 coroutines.
+VERILATOR_CLOCK_ARGS = ["--timing", "-CFLAGS", "-std=c++20"]
 # Quick builds, for large designs simulated briefly (a verification run per build): fast's options
 # with unoptimised C++ (VerifyCore of a 1568-2-10 core: 18 s to compile against 46 s at -O1 and 72 s
 # for the default build, then about half the speed of -O1).
 VERILATOR_QUICK_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O0", "--no-public-flat-rw"]
-ICARUS_TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
+TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale (Icarus, and a clock in the Verilog)
 # Verilog-2005 semantics (the last -g wins over cocotb's -g2012): Yosys' Verilog evaluates every
 # `always @*` once at time 0 through a register initialised in its declaration, and SystemVerilog
 # semantics give that initialisation no event, so combinational logic of constant inputs stays X.
@@ -156,6 +161,26 @@ def top_ports(verilog: Path, toplevel: str) -> list[str]:
     return [port.strip() for port in text[start:text.index(");", start)].split(",")]
 
 
+def clock_wrapper(verilog: Path, toplevel: str, period_ns: int) -> str:
+    """Verilog of a module `<toplevel>_clocked`: `toplevel` (from a file written by `write_verilog`) with
+    every port but `clk`, which it drives itself with period `period_ns` (low for the first half)."""
+    text = verilog.read_text()
+    body = text[text.index(f"module {toplevel}("):]
+    ports = top_ports(verilog, toplevel)
+    lines = [f"module {toplevel}_clocked({', '.join(p for p in ports if p != 'clk')});"]
+    for port in ports:
+        if port != "clk":
+            decl = re.search(rf"^\s*((?:input|output)\s+(?:\[[^\]]+\]\s+)?){re.escape(port)};", body, re.M)
+            if decl is None:
+                raise SimulationError(f"no declaration of port {port} of {toplevel} in {verilog}")
+            lines.append(f"  {decl.group(1)}{port};")
+    if period_ns < 2 or period_ns % 2:
+        raise ValueError(f"the clock period must be an even number of ns, got {period_ns}")
+    lines += ["  reg clk = 1'b0;", f"  always #{period_ns // 2} clk = ~clk;",
+              f"  {toplevel} dut({', '.join(f'.{p}({p})' for p in ports)});", "endmodule", ""]
+    return "\n".join(lines)
+
+
 def tb_params() -> dict:
     """Inside a testbench: the parameters the runner passed to this run (empty outside a run)."""
     path = os.environ.get(PARAMS_ENV)
@@ -201,38 +226,53 @@ class SimBuild:
     @classmethod
     def create(cls, component: wiring.Component, *, toplevel: str, case: str, simulator: str,
                waves: bool | None = None, fast: bool = False, quick: bool = False,
-               public: Sequence[str] = ()) -> SimBuild:
+               public: Sequence[str] = (), clock_ns: int | None = None) -> SimBuild:
         """Write the Verilog of `component` and build it for `simulator` in build/sim/<simulator>/<case>
         (incremental: an unchanged design is not recompiled by Icarus; Verilator re-verilates but
         make recompiles nothing). `waves` defaults to $EPFPGA_WAVES. `fast` (Verilator) adds
         VERILATOR_FAST_ARGS, `quick` VERILATOR_QUICK_ARGS: the testbench then sees the top module's
-        ports only, and its signals (or memories) named in `public`."""
+        ports only, and its signals (or memories) named in `public`. `clock_ns` (Verilator, with
+        `fast` or `quick`) simulates `clock_wrapper`'s `<toplevel>_clocked` instead: the testbench
+        starts no clock and sees `clk` as a signal it waits on."""
         if "," in simulator:
             raise ValueError(f"one simulator per build, got {simulator!r}")
         (name,) = simulators(simulator)
+        if clock_ns is not None and not (name == "verilator" and (fast or quick)):
+            raise ValueError("a clock in the Verilog needs a fast or quick Verilator build")
         waves = waves_requested() if waves is None else waves
         folder = BUILD_ROOT / name / (case + ("-waves" if waves else ""))
         source = write_verilog(component, toplevel, folder)
-        build = cls(name, toplevel, folder, source, waves)
+        sources = [source]
+        module = toplevel
+        if clock_ns is not None:
+            module = f"{toplevel}_clocked"
+            sources.append(folder / f"{module}.v")
+            sources[-1].write_text(clock_wrapper(source, toplevel, clock_ns))
+        build = cls(name, module, folder, source, waves)
         runner = build._runner()
         log = folder / "build.log"
         kwargs: dict = ({"build_args": VERILATOR_ARGS} if name == "verilator"
-                        else {"build_args": ICARUS_ARGS, "timescale": ICARUS_TIMESCALE})
+                        else {"build_args": ICARUS_ARGS, "timescale": TIMESCALE})
         if (fast or quick) and name == "verilator":
+            visible = [(module, var) for var in top_ports(sources[-1], module)] + [(toplevel, var) for var in public]
+            if clock_ns is not None:
+                visible.append((module, "clk"))
             vlt = folder / "public.vlt"
-            vlt.write_text("`verilator_config\n" + "".join(f'public_flat_rw -module "{toplevel}" -var "{var}"\n'
-                                                           for var in [*top_ports(source, toplevel), *public]))
-            kwargs["build_args"] = VERILATOR_ARGS + (VERILATOR_QUICK_ARGS if quick else VERILATOR_FAST_ARGS) + [str(vlt)]
-        sources = [source]
+            vlt.write_text("`verilator_config\n" + "".join(f'public_flat_rw -module "{mod}" -var "{var}"\n'
+                                                           for mod, var in visible))
+            kwargs["build_args"] = (VERILATOR_ARGS + (VERILATOR_QUICK_ARGS if quick else VERILATOR_FAST_ARGS)
+                                    + (VERILATOR_CLOCK_ARGS if clock_ns is not None else []) + [str(vlt)])
+            if clock_ns is not None:
+                kwargs["timescale"] = TIMESCALE
         if waves and name == "icarus":  # our dumper instead of cocotb's; `run` still asks vvp for FST
             sources.append(folder / "epfpga_dump.v")
             sources[-1].write_text(ICARUS_DUMP.format(toplevel=toplevel))
             kwargs["build_args"] = [*ICARUS_ARGS, "-s", "epfpga_dump"]
         try:
-            runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=folder,
+            runner.build(sources=sources, hdl_toplevel=module, build_dir=folder,
                          waves=waves and name != "icarus", log_file=log, **kwargs)
         except (RuntimeError, SystemExit) as error:
-            raise SimulationError(f"{name} could not build {toplevel} ({error}); log: {log}"
+            raise SimulationError(f"{name} could not build {module} ({error}); log: {log}"
                                   + _log_tail(log)) from None
         return build
 
@@ -275,7 +315,7 @@ class SimBuild:
             runner.test(test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
                         build_dir=self.folder, test_dir=self.folder, results_xml=str(results),
                         testcase=testcase, extra_env=self._env(params_file), waves=self.waves,
-                        timescale=ICARUS_TIMESCALE if self.simulator == "icarus" else None, log_file=log)
+                        timescale=TIMESCALE if self.simulator == "icarus" else None, log_file=log)
         except SystemExit as error:  # runner.test exits on failures under pytest, or on a crash
             exit_status = error.code
         except RuntimeError as error:

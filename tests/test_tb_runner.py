@@ -9,7 +9,7 @@ import pytest
 
 from hdl.noise import NoiseLanes
 from tb import runner
-from tb.runner import SimulatorUnavailable, failed_tests, simulators, tb_params, write_verilog
+from tb.runner import SimulatorUnavailable, clock_wrapper, failed_tests, simulators, tb_params, top_ports, write_verilog
 
 
 def test_default_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,6 +47,19 @@ def test_verilog_is_reproducible_and_rewritten_only_on_change(tmp_path: Path) ->
     assert path.stat().st_mtime_ns == before
     write_verilog(NoiseLanes(3), "noise_lanes", tmp_path)
     assert path.read_text() != text
+
+
+def test_clock_wrapper_drives_clk_and_keeps_every_other_port(tmp_path: Path) -> None:
+    path = write_verilog(NoiseLanes(2), "noise_lanes", tmp_path)
+    text = clock_wrapper(path, "noise_lanes", 10)
+    wrapper = tmp_path / "noise_lanes_clocked.v"
+    wrapper.write_text(text)
+    ports = top_ports(path, "noise_lanes")
+    assert top_ports(wrapper, "noise_lanes_clocked") == [p for p in ports if p != "clk"]
+    assert "  input [31:0] seed_data;" in text and "  output [2:0] drawn;" in text
+    assert "always #5 clk = ~clk;" in text and ".clk(clk)" in text
+    with pytest.raises(ValueError, match="even number"):
+        clock_wrapper(path, "noise_lanes", 5)
 
 
 def test_failed_tests_are_named(tmp_path: Path) -> None:
