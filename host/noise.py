@@ -185,7 +185,7 @@ def row(metrics: dict) -> dict:
     """The table row of a finished point."""
     p, cfg, epochs = metrics["point"], metrics["config"], metrics["epochs"]
     return {"model": p["label"], "hidden": "-".join(map(str, cfg["hidden"])), "dataset": p["dataset"],
-            "samples": p["samples"], "seed": p["seed"], "sigma": p["sigma"], "bisection": p["bisection"],
+            "samples": p["samples"], "seed": p["seed"], "sigma": p["sigma"], "bisection": int(p["bisection"]),
             "reading": cfg["reading"], "precision": cfg["precision"], "epochs": len(epochs),
             "train_samples": metrics["dataset"]["train_samples"], "test_samples": metrics["dataset"]["test_samples"],
             "test_accuracy": epochs[-1]["test_accuracy"], "train_accuracy": epochs[-1]["train_accuracy"],
