@@ -43,17 +43,25 @@ def golden_hits(core: EPCore, params: dict) -> list[int]:
     return [ep.train(x, y, np.array([t])) for t in range(len(y))]
 
 
-def bench(core: EPCore, simulator: str, samples: int) -> dict:
-    """Build `core` for `simulator` (a fast Verilator build), train it on `samples` MNIST samples,
-    print the figures and one JSON line, and return them."""
+def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
+    """Build `core` for `simulator` (a fast Verilator build, profile-guided unless `pgo` is False), train it
+    on `samples` MNIST samples, print the figures and one JSON line, and return them."""
     cfg, c = core.cfg, core.consts
     params = bench_params(core, samples)
     case = f"{TOP}-bench-{'-'.join(map(str, core.sizes))}-p{core.lanes}"
     # Verilator: the clock in the Verilog (a GPI clock's callbacks per edge would be a quarter of the time).
     hdl_clock = simulator == "verilator"
+    pgo = pgo and simulator == "verilator"
+
+    def profile(build: SimBuild) -> None:
+        """The profiling run: the same bench on its first sample (parameter port, LOAD, one TRAIN)."""
+        build.run("tb.bench_core", {**params, "images": params["images"][:1], "labels": params["labels"][:1],
+                                    "results": str(build.folder / "profile.measured.json"),
+                                    "period_ns": PERIOD_NS, "hdl_clock": hdl_clock}, name="profile")
+
     start = time.perf_counter()
     build = SimBuild.create(core, toplevel=TOP, case=case, simulator=simulator, fast=True,
-                            clock_ns=PERIOD_NS if hdl_clock else None)
+                            clock_ns=PERIOD_NS if hdl_clock else None, profile=profile if pgo else None)
     build_seconds = time.perf_counter() - start
     results = build.folder / "bench.measured.json"
     results.unlink(missing_ok=True)
@@ -73,7 +81,7 @@ def bench(core: EPCore, simulator: str, samples: int) -> dict:
     measured = [t["cycles"] for t in train]
     result = {
         "bench": "core", "simulator": build.simulator, "model": cfg.model, "sizes": core.sizes, "lanes": core.lanes,
-        "g_bits": c.g_bits, "samples": samples, "build_seconds": round(build_seconds, 1),
+        "g_bits": c.g_bits, "samples": samples, "pgo": pgo, "build_seconds": round(build_seconds, 1),
         "run_seconds": round(run_seconds, 1), "params_words": len(params["theta"]),
         "params_seconds": round(got["params_seconds"], 2),
         "load_cycles": got["load"]["cycles"], "load_cycles_formula": core.load_cycles(),
@@ -86,8 +94,9 @@ def bench(core: EPCore, simulator: str, samples: int) -> dict:
         "stream_seconds_per_sample": round(statistics.median(t["stream_seconds"] for t in train), 3),
         "hits": [t["hit"] for t in train], "golden_hits": golden_hits(core, params),
     }
-    print(f"{TOP} {cfg.model} {core.sizes}, P = {core.lanes}, g {c.g_bits} bits on {build.simulator}: "
-          f"build {result['build_seconds']} s (Verilog conversion included), run {result['run_seconds']} s")
+    print(f"{TOP} {cfg.model} {core.sizes}, P = {core.lanes}, g {c.g_bits} bits on {build.simulator}"
+          f"{' (profile-guided C++)' if pgo else ''}: build {result['build_seconds']} s (Verilog conversion "
+          f"{'and profiling run ' if pgo else ''}included), run {result['run_seconds']} s")
     print(f"  parameters: {result['params_words']:,} words, one per cycle from Python, {result['params_seconds']} s; "
           f"LOAD {result['load_cycles']:,} cycles (formula {result['load_cycles_formula']:,})")
     print(f"  TRAIN cycles per sample: measured {measured}, formula {formula} "

@@ -14,6 +14,7 @@ simulator that is missing is a one-line `SimulatorUnavailable` error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 from xml.etree import ElementTree
 
 if TYPE_CHECKING:  # the testbenches import this module in the simulator: keep it light there
@@ -46,6 +47,13 @@ VERILATOR_FAST_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFL
 # callback and a scheduler pass per edge, about 0.6 us per cycle, a quarter of the DRN-XS core's
 # simulated cycle. Delays need Verilator's timing support, which needs C++20 coroutines.
 VERILATOR_CLOCK_ARGS = ["--timing", "-CFLAGS", "-std=c++20"]
+# Profile-guided C++ (`SimBuild.create(profile=...)`): GCC instruments the model, a short run writes
+# the branch and call counts (*.gcda next to the objects), and the model is compiled again with them.
+# Partial training: code the short run never reached keeps its normal optimisation.
+VERILATOR_PGO_GENERATE = ["-CFLAGS", "-fprofile-generate", "-LDFLAGS", "-fprofile-generate"]
+VERILATOR_PGO_USE = ["-CFLAGS", "-fprofile-use", "-CFLAGS", "-fprofile-partial-training",
+                     "-CFLAGS", "-Wno-missing-profile"]
+PROFILE_STAMP = "profile.json"  # what the profiled build was made from (design and options)
 # Quick builds, for large designs simulated briefly (a verification run per build): fast's options
 # with unoptimised C++ (VerifyCore of a 1568-2-10 core: 18 s to compile against 46 s at -O1 and 72 s
 # for the default build, then about half the speed of -O1).
@@ -226,19 +234,25 @@ class SimBuild:
     @classmethod
     def create(cls, component: wiring.Component, *, toplevel: str, case: str, simulator: str,
                waves: bool | None = None, fast: bool = False, quick: bool = False,
-               public: Sequence[str] = (), clock_ns: int | None = None) -> SimBuild:
+               public: Sequence[str] = (), clock_ns: int | None = None,
+               profile: Callable[[SimBuild], None] | None = None) -> SimBuild:
         """Write the Verilog of `component` and build it for `simulator` in build/sim/<simulator>/<case>
         (incremental: an unchanged design is not recompiled by Icarus; Verilator re-verilates but
         make recompiles nothing). `waves` defaults to $EPFPGA_WAVES. `fast` (Verilator) adds
         VERILATOR_FAST_ARGS, `quick` VERILATOR_QUICK_ARGS: the testbench then sees the top module's
         ports only, and its signals (or memories) named in `public`. `clock_ns` (Verilator, with
         `fast` or `quick`) simulates `clock_wrapper`'s `<toplevel>_clocked` instead: the testbench
-        starts no clock and sees `clk` as a signal it waits on."""
+        starts no clock and sees `clk` as a signal it waits on. `profile` (Verilator, `fast`) builds
+        the C++ profile-guided: an instrumented build, `profile(build)` runs it (a short, typical
+        simulation), then the final build uses the counts; both builds compile from scratch, and a
+        later call with the same design and options reuses the final build without profiling again."""
         if "," in simulator:
             raise ValueError(f"one simulator per build, got {simulator!r}")
         (name,) = simulators(simulator)
         if clock_ns is not None and not (name == "verilator" and (fast or quick)):
             raise ValueError("a clock in the Verilog needs a fast or quick Verilator build")
+        if profile is not None and not (name == "verilator" and fast):
+            raise ValueError("a profile-guided build needs a fast Verilator build")
         waves = waves_requested() if waves is None else waves
         folder = BUILD_ROOT / name / (case + ("-waves" if waves else ""))
         source = write_verilog(component, toplevel, folder)
@@ -268,13 +282,46 @@ class SimBuild:
             sources.append(folder / "epfpga_dump.v")
             sources[-1].write_text(ICARUS_DUMP.format(toplevel=toplevel))
             kwargs["build_args"] = [*ICARUS_ARGS, "-s", "epfpga_dump"]
-        try:
-            runner.build(sources=sources, hdl_toplevel=module, build_dir=folder,
-                         waves=waves and name != "icarus", log_file=log, **kwargs)
-        except (RuntimeError, SystemExit) as error:
-            raise SimulationError(f"{name} could not build {module} ({error}); log: {log}"
-                                  + _log_tail(log)) from None
+
+        def compile(extra: list[str]) -> None:
+            args = {**kwargs, "build_args": kwargs["build_args"] + extra}
+            try:
+                runner.build(sources=sources, hdl_toplevel=module, build_dir=folder,
+                             waves=waves and name != "icarus", log_file=log, **args)
+            except (RuntimeError, SystemExit) as error:
+                raise SimulationError(f"{name} could not build {module} ({error}); log: {log}"
+                                      + _log_tail(log)) from None
+
+        stamp = folder / PROFILE_STAMP
+        if profile is None:
+            if stamp.is_file():  # objects instrumented or compiled with a profile: make would keep them
+                stamp.unlink()
+                build._clean()
+            compile([])
+            return build
+        made_from = {"sources": {s.name: hashlib.sha256(s.read_bytes()).hexdigest() for s in sources},
+                     "build_args": kwargs["build_args"], "waves": waves}
+        if (folder / module).is_file() and stamp.is_file() and json.loads(stamp.read_text()) == made_from:
+            compile(VERILATOR_PGO_USE)  # unchanged: make finds nothing to do
+            return build
+        # make does not see changed compiler flags (nor stale counts): start each stage from no objects.
+        stamp.write_text(json.dumps({"stage": "instrumented"}) + "\n")  # until the final build is made
+        build._clean("*.gcda")
+        compile(VERILATOR_PGO_GENERATE)
+        profile(build)
+        if not any(folder.glob("*.gcda")):
+            raise SimulationError(f"the profiling run of {module} wrote no profile (*.gcda) in {folder}")
+        build._clean()
+        compile(VERILATOR_PGO_USE)
+        stamp.write_text(json.dumps(made_from, indent=1, sort_keys=True) + "\n")
         return build
+
+    def _clean(self, *extra: str) -> None:
+        """Delete the compiled objects, libraries and executable of this build (and files matching `extra`)."""
+        for pattern in ("*.o", "*.a", "*.gch", *extra):
+            for path in self.folder.glob(pattern):
+                path.unlink()
+        (self.folder / self.toplevel).unlink(missing_ok=True)
 
     @property
     def waves_file(self) -> Path | None:

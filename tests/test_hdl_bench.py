@@ -6,7 +6,7 @@ import json
 import pytest
 
 from hdl.__main__ import main
-from tb.runner import SimulatorUnavailable, simulators
+from tb.runner import BUILD_ROOT, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim
 
@@ -29,6 +29,38 @@ def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
     assert result["free_cycles_per_second"] > 10_000 and 0.5 < result["free_share"] < 1
     assert result["free_cycles_per_cpu_second"] >= 0.9 * result["free_cycles_per_second"]  # CPU time <= wall time
     assert any("M cycles/s" in line for line in lines)
+    assert result["pgo"] and any("profile-guided" in line for line in lines)
+
+
+def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, capsys):
+    """The default bench build is profile-guided: an instrumented build profiles a one-sample run, the final
+    build uses the counts and simulates the same cycles and hits as plain C++ (--no-pgo); an unchanged
+    design reuses the profiled build without profiling again; a plain build after it compiles afresh."""
+    try:
+        simulators("verilator")
+    except SimulatorUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text("hidden = [4]\n")
+    args = ["bench", "--config", str(cfg), "--lanes", "2", "--samples", "2"]
+    folder = BUILD_ROOT / "verilator" / "ep_core-bench-1568-4-10-p2"
+    (folder / "profile.json").unlink(missing_ok=True)  # a profiling run from scratch
+    results = []
+    for extra in ([], [], ["--no-pgo"]):
+        assert main(args + extra) == 0
+        results.append(json.loads(capsys.readouterr().out.splitlines()[-1]))
+        if not extra:
+            assert results[-1]["pgo"] and (folder / "profile.json").is_file() and any(folder.glob("*.gcda"))
+            profiled = json.loads((folder / "profile.measured.json").read_text())
+            assert profiled["train"][0]["cycles"] == results[-1]["train_cycles"][0]  # the profiling run: sample 1
+            profiled_at = (folder / "profile.log").stat().st_mtime_ns
+            if len(results) == 1:
+                first_profile = profiled_at
+    assert profiled_at == first_profile  # the second run did not profile again
+    assert not results[2]["pgo"] and not (folder / "profile.json").exists()
+    for result in results:
+        assert result["train_cycles"] == result["train_cycles_formula"] == results[0]["train_cycles"]
+        assert result["hits"] == result["golden_hits"]
 
 
 def test_bench_rejects_a_bad_sample_count_in_one_line(tmp_path, capsys):
