@@ -96,7 +96,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
     }
     print(f"{TOP} {cfg.model} {core.sizes}, P = {core.lanes}, g {c.g_bits} bits on {build.simulator}"
           f"{' (profile-guided C++)' if pgo else ''}: build {result['build_seconds']} s (Verilog conversion "
-          f"{'and profiling run ' if pgo else ''}included), run {result['run_seconds']} s")
+          f"included{', and the profiling run when the design changed' if pgo else ''}), run {result['run_seconds']} s")
     print(f"  parameters: {result['params_words']:,} words, one per cycle from Python, {result['params_seconds']} s; "
           f"LOAD {result['load_cycles']:,} cycles (formula {result['load_cycles_formula']:,})")
     print(f"  TRAIN cycles per sample: measured {measured}, formula {formula} "
