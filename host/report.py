@@ -176,9 +176,10 @@ def markdown(summary: dict, figures: list[str]) -> str:
     study, keep, rows = summary["study"], summary["keep"], summary["rows"]
     lines = ["# Noise study", "",
              f"{len(rows)} training runs ({sum(r['bisection'] > 0 for r in rows)} of them bisection points); "
-             f"{study['epochs']} epoch(s) each, "
-             f"{rows[0]['train_samples'] if rows else '-'} training and {rows[0]['test_samples'] if rows else '-'} "
-             f"test images per run; noise reading {', '.join(sorted({r['reading'] for r in rows}))}, "
+             f"{study['epochs']} epoch(s) each; training / test images per run: "
+             + ", ".join(f"{d} {n} / {t}" for d, n, t in sorted({(r["dataset"], r["train_samples"], r["test_samples"])
+                                                                  for r in rows}))
+             + f"; noise reading {', '.join(sorted({r['reading'] for r in rows}))}, "
              f"precision {', '.join(sorted({r['precision'] for r in rows}))}.", "",
              f"sigma_c: per seed, where the final test accuracy first falls below {keep:g} x the seed's noise-free "
              "accuracy (bisection in log sigma, interpolated); across seeds the geometric mean, with the spread "
