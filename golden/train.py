@@ -120,10 +120,11 @@ def write_results(out: Path, metrics: dict, executor: Executor, epochs_done: int
     atomic_write_text(out / METRICS, json.dumps(metrics, indent=2) + "\n")
 
 
-def train(cfg: Config, data: Dataset, executor: Executor, out: Path, target: str,
+def train(cfg: Config, data: Dataset, executor: Executor, out: Path | None, target: str,
           metrics: dict | None = None, progress: bool = True,
           log: Callable[[str], None] = print) -> dict:
-    """Train for cfg.epochs epochs (continuing `metrics` of a resumed run); returns the metrics."""
+    """Train for cfg.epochs epochs (continuing `metrics` of a resumed run); returns the metrics. With an `out`
+    folder, the checkpoint and metrics.json are rewritten there after every epoch."""
     if metrics is None:
         metrics = {"config": cfg.to_dict(), "target": target, "versions": versions(),
                    "dataset": {"name": data.name, "source": data.source, "note": data.note,
@@ -154,7 +155,8 @@ def train(cfg: Config, data: Dataset, executor: Executor, out: Path, target: str
         previous = status
         row.update(counts)
         metrics["epochs"].append(row)
-        write_results(out, metrics, executor, epoch + 1)
+        if out is not None:
+            write_results(out, metrics, executor, epoch + 1)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs}  train {100 * row['train_accuracy']:6.2f}%  "
             f"test {100 * test_acc:6.2f}%  {seconds:7.2f} s  ({row['samples_per_second']:.0f} samples/s)")
         for key, count in counts.items():

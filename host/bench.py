@@ -128,6 +128,7 @@ def sweep(points: int = 8, workers: int = 2, repeats: int = 1, epochs: int = 30)
                       [1], [0])
     load_dataset("mnist-subset", progress=False)
     times: dict[str, list[float]] = {"serial": [], "dask": []}
+    work: dict[str, list[float]] = {"serial": [], "dask": []}  # the points' own durations, summed
     tables = {}
     print(f"noise sweep of {len(grid)} points (drn-xs, bundled subset, {epochs} epochs each): serially in this "
           f"process, then on a local Dask cluster of {workers} workers (start-up included); {repeats} repeat(s)")
@@ -142,13 +143,18 @@ def sweep(points: int = 8, workers: int = 2, repeats: int = 1, epochs: int = 30)
                 if errors:
                     raise RuntimeError(f"bench sweep: {errors[0]}")
                 tables[mode] = {r["key"]: r["test_accuracy"] for r in summary["rows"]}
+                work[mode].append(sum(r["seconds"] for r in summary["rows"]))
             print(f"  {mode:6s}: {times[mode][-1]:6.1f} s")
     serial, dask = float(np.median(times["serial"])), float(np.median(times["dask"]))
+    slowdown = float(np.median(work["dask"]) / np.median(work["serial"]))
     same = tables["serial"] == tables["dask"]
     result = {"bench": "sweep", "points": len(grid), "workers": workers, "cores": len(os.sched_getaffinity(0)),
               "epochs": epochs, "serial_seconds": round(serial, 2), "dask_seconds": round(dask, 2),
-              "ratio": round(dask / serial, 3), "identical_results": same}
+              "ratio": round(dask / serial, 3), "point_slowdown_in_parallel": round(slowdown, 3),
+              "identical_results": same}
     print(f"  dask / serial = {dask / serial:.3f} (target <= 0.6); identical accuracies point for point: "
           f"{'yes' if same else 'NO'}")
+    print(f"  a point takes {slowdown:.2f}x as long on the cluster as alone (the workers share the machine: "
+          f"{slowdown / 2:.3f} is the ratio's floor without any Dask overhead)")
     print(json.dumps(result))
     return result

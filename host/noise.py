@@ -14,7 +14,6 @@ import functools
 import io
 import json
 import math
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +130,7 @@ def run_point(task: tuple[Study, Point, str | None]) -> dict:
     cfg = point_config(study, point, data_dir)
     data = _dataset(cfg.dataset, cfg.data_dir, study.train_samples, study.test_samples)
     model = golden_executor(cfg)
-    with tempfile.TemporaryDirectory(prefix="epfpga-point-") as tmp:  # the checkpoint is not kept
-        metrics = train(cfg, data, model, Path(tmp), "golden", progress=False, log=lambda _: None)
+    metrics = train(cfg, data, model, None, "golden", progress=False, log=lambda _: None)  # no checkpoint
     if hasattr(model, "nudge"):  # the float model: the signal scale of the trained network
         probe = np.arange(min(NUDGE_SAMPLES, len(data.train_y)))
         metrics["nudge"] = model.nudge(data.train_x, data.train_y, probe)

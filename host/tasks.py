@@ -43,6 +43,7 @@ class Runner:
         if self.serial:
             return self
         try:
+            import dask
             from dask.distributed import Client, LocalCluster
         except ImportError as e:  # pragma: no cover - dask is a pinned dependency
             raise TaskError(f"Dask is not installed ({e}); run the sweep with --serial") from None
@@ -55,9 +56,12 @@ class Runner:
         # One single-threaded process per core: the numba kernels are single-threaded, and processes
         # keep a crash or a kill confined to one worker. Loopback only; the scheduler's HTTP server on
         # a free port, so that two sweeps (or a user's own cluster on 8787) can run side by side.
-        self._cluster = LocalCluster(n_workers=self.workers or default_workers(), threads_per_worker=1,
-                                     processes=True, host="127.0.0.1", dashboard_address=":0",
-                                     silence_logs=logging.ERROR)
+        # Workers forked from a fork server start and stop in a fraction of spawn's time (which
+        # re-imports everything per worker), without forking this process's threads.
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            self._cluster = LocalCluster(n_workers=self.workers or default_workers(), threads_per_worker=1,
+                                         processes=True, host="127.0.0.1", dashboard_address=":0",
+                                         silence_logs=logging.ERROR)
         self._client = Client(self._cluster)
         return self
 
