@@ -358,7 +358,7 @@ def _sweep_noise(args: argparse.Namespace) -> int:
         print(f"sqrt(N) law {law['model']} {law['dataset']}: slope {law['slope']:.3f} (the paper: 0.5)")
     print(f"tables in {out}/sweep.csv, curves.csv, critical.csv, sweep.json")
     if not args.no_report:
-        files = report(out, keep)
+        files = report(out, keep, summary)
         print(f"report in {out}/report.md ({len(files) - 1} figures)")
     if errors:
         print(f"host: {len(errors)} point(s) failed, the first: {errors[0]}; rerun the same command to retry them",

@@ -156,7 +156,7 @@ def open_study(out: Path, study: Study) -> None:
                              for k in dataclasses.asdict(study) if getattr(stored, k) != getattr(study, k))
             raise RunError(f"{out} holds a study with other settings: {diff}; use them or another --out")
         return
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"{out} exists and holds no noise study; choose another --out")
     try:
         (out / POINTS).mkdir(parents=True, exist_ok=True)
@@ -202,9 +202,10 @@ def _csv(rows: Iterable[dict], columns: tuple[str, ...]) -> str:
     return buf.getvalue()
 
 
-def tables(out: Path, keep: float = critical.KEEP) -> dict:
-    """Rebuild sweep.csv, curves.csv, critical.csv and sweep.json from the finished points; return the summary."""
-    points = load_points(out)
+def tables(out: Path, keep: float = critical.KEEP, points: dict[str, dict] | None = None) -> dict:
+    """Rebuild sweep.csv, curves.csv, critical.csv and sweep.json from the finished points (read from `out`
+    unless the caller holds them); return the summary."""
+    points = load_points(out) if points is None else points
     rows = sorted((row(m) for m in points.values()),
                   key=lambda r: (r["model"], r["dataset"], r["samples"], r["seed"], r["sigma"]))
     curves = [{**{k: r[k] for k in ("model", "dataset", "samples", "seed", "sigma", "key")}, **e}
@@ -265,7 +266,7 @@ def sweep(study: Study, points: list[Point], out: Path, runner: Runner, refine: 
             log(f"  [{i}/{len(todo)}] {r['model']} {r['dataset']} N={r['samples']} seed={r['seed']} "
                 f"sigma={r['sigma']:<9.3g} test {100 * r['test_accuracy']:6.2f}%  ({r['seconds']:.1f} s; "
                 f"{time.perf_counter() - started:.0f} s into the round)")
-        tables(out, keep)
+        summary = tables(out, keep, done)
         if errors:
             break  # a bisection on a grid with holes would refine the wrong brackets
-    return tables(out, keep), errors
+    return summary, errors

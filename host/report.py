@@ -221,9 +221,10 @@ def markdown(summary: dict, figures: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(out: Path, keep: float = critical.KEEP) -> list[Path]:
-    """Rebuild the tables of `out`, draw the figures and write report.md; returns the files written."""
-    summary = tables(out, keep)
+def report(out: Path, keep: float = critical.KEEP, summary: dict | None = None) -> list[Path]:
+    """Draw the figures of `out` and write report.md (from `summary`, else from the tables rebuilt from its
+    points); returns the files written."""
+    summary = summary or tables(out, keep)
     rows, estimates = summary["rows"], summary["critical"]
     if not rows:
         raise RunError(f"{out} holds no finished point yet")

@@ -11,13 +11,19 @@ from tb.runner import BUILD_ROOT, SimulatorUnavailable, simulators
 pytestmark = pytest.mark.sim
 
 
-def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
+def tiny_config(tmp_path, hidden: int):
+    """A 1568-hidden-10 config file; fails the test (not skips) when Verilator is missing."""
     try:
         simulators("verilator")
     except SimulatorUnavailable as error:
         pytest.fail(str(error), pytrace=False)
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text("hidden = [2]\n")
+    cfg.write_text(f"hidden = [{hidden}]\n")
+    return cfg
+
+
+def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, 2)
     assert main(["bench", "--config", str(cfg), "--lanes", "1", "--samples", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     result = json.loads(lines[-1])
@@ -36,12 +42,7 @@ def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, cap
     """The default bench build is profile-guided: an instrumented build profiles a one-sample run, the final
     build uses the counts and simulates the same cycles and hits as plain C++ (--no-pgo); an unchanged
     design reuses the profiled build without profiling again; a plain build after it compiles afresh."""
-    try:
-        simulators("verilator")
-    except SimulatorUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text("hidden = [4]\n")
+    cfg = tiny_config(tmp_path, 4)
     args = ["bench", "--config", str(cfg), "--lanes", "2", "--samples", "2"]
     folder = BUILD_ROOT / "verilator" / "ep_core-bench-1568-4-10-p2"
     (folder / "profile.json").unlink(missing_ok=True)  # a profiling run from scratch
