@@ -253,35 +253,48 @@ class NodeUpdate(wiring.Component):
         m = Module()
         fmt = self.fmt
         m.submodules.mul = mul = self.mul
-        kinds = [Signal(NodeKind, name=f"kind{i}") for i in range(mul.latency + 1)]
+        # valids[i]: an operand is in stage i (valids[1] is mul.in_valid, valids[-1] mul.out_valid).
+        valids = _valid_chain(m, self.in_valid, 1 + mul.latency)
+        kind = _delay(m, self.kind, valids[:-1], "kind")
 
         hidden = (self.kind == NodeKind.EXCITATORY) | (self.kind == NodeKind.INHIBITORY)
         total = self.acc + self.bias + Mux(hidden, 0, self.nudge)
         a, r = Signal.like(mul.a, reset_less=True), Signal.like(mul.m, reset_less=True)  # as in MulRound
-        m.d.comb += [mul.a.eq(a), mul.m.eq(r)]
-        m.d.sync += [mul.in_valid.eq(self.in_valid), kinds[0].eq(self.kind)]
+        m.d.comb += [mul.a.eq(a), mul.m.eq(r), mul.u.eq(0), mul.in_valid.eq(valids[1])]
         with m.If(self.in_valid):
             m.d.sync += [a.eq(saturate(total, fmt.acc_bits)), r.eq(self.r)]
-        m.d.comb += mul.u.eq(0)
-        m.d.sync += [kinds[i + 1].eq(kinds[i]) for i in range(mul.latency)]
 
         u = mul.result
-        with m.Switch(kinds[-1]):
+        with m.If(valids[-1]), m.Switch(kind):
             with m.Case(NodeKind.EXCITATORY):
                 m.d.sync += self.v.eq(Mux(u[-1], 0, u))
             with m.Case(NodeKind.INHIBITORY):
                 m.d.sync += self.v.eq(Mux(u[-1], u, 0))
             with m.Default():
                 m.d.sync += self.v.eq(u)
-        m.d.sync += self.out_valid.eq(mul.out_valid)
+        m.d.sync += self.out_valid.eq(valids[-1])
         return m
 
 
-def _delay(m: Module, x: Value, n: int, name: str) -> Value:
-    """x delayed by n >= 0 clock cycles."""
+def _valid_chain(m: Module, valid: Value, n: int) -> list[Value]:
+    """[valid, valid delayed by 1, ..., by n cycles]: the valid bit of each stage of an n-stage pipeline."""
+    chain = [valid]
     for i in range(n):
-        reg = Signal.like(x, name=f"{name}_d{i + 1}")
-        m.d.sync += reg.eq(x)
+        reg = Signal(name=f"valid_d{i + 1}")
+        m.d.sync += reg.eq(chain[-1])
+        chain.append(reg)
+    return chain
+
+
+def _delay(m: Module, x: Value, valids: Sequence[Value], name: str) -> Value:
+    """x delayed by len(valids) cycles, stage i + 1 loading only when valids[i] is high.
+
+    The data follows its operand down the pipeline; an idle unit's stages hold their values and
+    have no reset, so Verilator's model does no work for them (data is read only where valid)."""
+    for i, valid in enumerate(valids):
+        reg = Signal.like(x, name=f"{name}_d{i + 1}", reset_less=True)
+        with m.If(valid):
+            m.d.sync += reg.eq(x)
         x = reg
     return x
 
@@ -342,7 +355,9 @@ class ConductanceUpdate(wiring.Component):
         fmt = self.fmt
         m.submodules.mul = mul = self.mul
         pre = 2 if self.sum_bits is None else 1
-        valid = _delay(m, self.in_valid, pre - 1, "valid")
+        # valids[i]: an operand is in stage i (valids[pre] is mul.in_valid, valids[-1] mul.out_valid).
+        valids = _valid_chain(m, self.in_valid, pre + mul.latency)
+        valid = valids[pre - 1]
         if self.sum_bits is None:
             d1 = self.a1 - self.c1
             d2 = self.a2 - self.c2
@@ -352,18 +367,22 @@ class ConductanceUpdate(wiring.Component):
             total = e * f
         else:
             total = self.A
-        a = Signal.like(mul.a, reset_less=True)  # loaded for a valid operand only, no reset: as in MulRound
-        m.d.comb += mul.a.eq(a)
+        # MulRound's operands, loaded for a valid operand only and without reset, as in MulRound.
+        a, k, u = (Signal.like(port, reset_less=True) for port in (mul.a, mul.m, mul.u))
+        m.d.comb += [mul.a.eq(a), mul.m.eq(k), mul.u.eq(u), mul.in_valid.eq(valids[pre])]
+        k_in, u_in = _delay(m, self.k, valids[:pre - 1], "k"), _delay(m, self.u, valids[:pre - 1], "u")
         with m.If(valid):
-            m.d.sync += a.eq(saturate(total, fmt.upd_bits))
-        m.d.sync += [mul.in_valid.eq(valid),
-                     mul.m.eq(_delay(m, self.k, pre - 1, "k")),
-                     mul.u.eq(_delay(m, self.u, pre - 1, "u"))]
+            m.d.sync += [a.eq(saturate(total, fmt.upd_bits)), k.eq(k_in), u.eq(u_in)]
         if len(self.shifts) > 1:
-            m.d.sync += mul.shift_sel.eq(_delay(m, self.shift_sel, pre - 1, "sel"))
-        g = _delay(m, self.g, pre + mul.latency, "g")
-        m.d.sync += [self.g_new.eq(saturate(g - mul.result, fmt.g_bits, signed_out=False)),
-                     self.out_valid.eq(mul.out_valid)]
+            sel = Signal.like(mul.shift_sel, reset_less=True)
+            sel_in = _delay(m, self.shift_sel, valids[:pre - 1], "sel")
+            m.d.comb += mul.shift_sel.eq(sel)
+            with m.If(valid):
+                m.d.sync += sel.eq(sel_in)
+        g = _delay(m, self.g, valids[:-1], "g")
+        with m.If(valids[-1]):
+            m.d.sync += self.g_new.eq(saturate(g - mul.result, fmt.g_bits, signed_out=False))
+        m.d.sync += self.out_valid.eq(valids[-1])
         return m
 
 
@@ -415,10 +434,20 @@ class BiasUpdate(wiring.Component):
         m = Module()
         fmt = self.fmt
         m.submodules.mul = mul = self.mul
+        # valids[i]: an operand is in stage i (valids[1] is mul.in_valid, valids[-1] mul.out_valid).
+        valids = _valid_chain(m, self.in_valid, 1 + mul.latency)
         q = self.c2 - self.c1 if self.sum_bits is None else self.Q
-        m.d.sync += [mul.a.eq(q), mul.m.eq(self.k), mul.u.eq(self.u), mul.in_valid.eq(self.in_valid)]
+        a, k, u = (Signal.like(port, reset_less=True) for port in (mul.a, mul.m, mul.u))  # as in ConductanceUpdate
+        m.d.comb += [mul.a.eq(a), mul.m.eq(k), mul.u.eq(u), mul.in_valid.eq(valids[1])]
+        with m.If(self.in_valid):
+            m.d.sync += [a.eq(q), k.eq(self.k), u.eq(self.u)]
         if len(self.shifts) > 1:
-            m.d.sync += mul.shift_sel.eq(self.shift_sel)
-        b = _delay(m, self.b, 1 + mul.latency, "b")
-        m.d.sync += [self.b_new.eq(saturate(b + mul.result, fmt.b_bits)), self.out_valid.eq(mul.out_valid)]
+            sel = Signal.like(mul.shift_sel, reset_less=True)
+            m.d.comb += mul.shift_sel.eq(sel)
+            with m.If(self.in_valid):
+                m.d.sync += sel.eq(self.shift_sel)
+        b = _delay(m, self.b, valids[:-1], "b")
+        with m.If(valids[-1]):
+            m.d.sync += self.b_new.eq(saturate(b + mul.result, fmt.b_bits))
+        m.d.sync += self.out_valid.eq(valids[-1])
         return m
