@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--samples", type=int, default=5, help="K training samples (default 5)")
     b.add_argument("--no-pgo", dest="pgo", action="store_false",
                    help="Verilator: plain optimised C++, not profile-guided (which profiles a one-sample run first)")
+    b.add_argument("--no-clock-gating", dest="clock_gating", action="store_false",
+                   help="the core as synthesized: its idle lane units not clock-gated (slower to simulate)")
     r = sub.add_parser("regmap", help="register map files for a config")
     _add_config(r, lanes=False)
     r.add_argument("--out", type=Path, required=True, help="output folder")
@@ -78,7 +80,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     config.require(1 <= args.samples <= MAX_BENCH_SAMPLES,
                    f"samples must be from 1 to {MAX_BENCH_SAMPLES}, got {args.samples}")
-    bench(load_core(args.model, args.config, args.lanes), args.simulator, args.samples, args.pgo)
+    bench(load_core(args.model, args.config, args.lanes, args.clock_gating), args.simulator, args.samples, args.pgo)
 
 
 COMMANDS = {"generate": _generate, "estimate": _estimate, "bench": _bench, "regmap": _regmap}

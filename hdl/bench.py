@@ -48,7 +48,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
     on `samples` MNIST samples, print the figures and one JSON line, and return them."""
     cfg, c = core.cfg, core.consts
     params = bench_params(core, samples)
-    case = f"{TOP}-bench-{'-'.join(map(str, core.sizes))}-p{core.lanes}"
+    case = f"{TOP}-bench-{'-'.join(map(str, core.sizes))}-p{core.lanes}{'' if core.clock_gating else '-ungated'}"
     # Verilator: the clock in the Verilog (a GPI clock's callbacks per edge would be a quarter of the time).
     hdl_clock = simulator == "verilator"
     pgo = pgo and simulator == "verilator"
@@ -81,7 +81,8 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
     measured = [t["cycles"] for t in train]
     result = {
         "bench": "core", "simulator": build.simulator, "model": cfg.model, "sizes": core.sizes, "lanes": core.lanes,
-        "g_bits": c.g_bits, "samples": samples, "pgo": pgo, "build_seconds": round(build_seconds, 1),
+        "g_bits": c.g_bits, "samples": samples, "pgo": pgo, "clock_gating": core.clock_gating,
+        "build_seconds": round(build_seconds, 1),
         "run_seconds": round(run_seconds, 1), "params_words": len(params["theta"]),
         "params_seconds": round(got["params_seconds"], 2),
         "load_cycles": got["load"]["cycles"], "load_cycles_formula": core.load_cycles(),
@@ -95,7 +96,8 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
         "hits": [t["hit"] for t in train], "golden_hits": golden_hits(core, params),
     }
     print(f"{TOP} {cfg.model} {core.sizes}, P = {core.lanes}, g {c.g_bits} bits on {build.simulator}"
-          f"{' (profile-guided C++)' if pgo else ''}: build {result['build_seconds']} s (Verilog conversion "
+          f"{' (profile-guided C++)' if pgo else ''}{', idle lane units clock-gated' if core.clock_gating else ''}"
+          f": build {result['build_seconds']} s (Verilog conversion "
           f"included{', and the profiling run when the design changed' if pgo else ''}), run {result['run_seconds']} s")
     print(f"  parameters: {result['params_words']:,} words, one per cycle from Python, {result['params_seconds']} s; "
           f"LOAD {result['load_cycles']:,} cycles (formula {result['load_cycles_formula']:,})")

@@ -24,9 +24,9 @@ DEFAULT_LANES = 16
 TYPICAL_IMAGES = "mnist-subset"
 
 
-def load_core(model: str | None, config_file: Path | None, lanes: int) -> EPCore:
-    """The EPCore of a preset or TOML config (on the hardware defaults) with `lanes` lanes; ConfigError names a
-    config it cannot build."""
+def load_core(model: str | None, config_file: Path | None, lanes: int, clock_gating: bool = False) -> EPCore:
+    """The EPCore of a preset or TOML config (on the hardware defaults) with `lanes` lanes (`clock_gating`: the
+    simulation build, EPCore's); ConfigError names a config it cannot build."""
     cfg = config.load(model, config_file, hardware=True)
     # lanes own the nodes j = p mod P of every layer: more than the widest layer's nodes would only idle
     widest = 1 << (max(cfg.sizes[1:]) - 1).bit_length()
@@ -35,7 +35,7 @@ def load_core(model: str | None, config_file: Path | None, lanes: int) -> EPCore
     # lr_codes scales the update by 1/batch_size; the core applies every sample's update at once
     config.require(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online, one sample "
                    "per update; set batch_size = 1 in the config")
-    return EPCore(cfg, lanes)
+    return EPCore(cfg, lanes, clock_gating=clock_gating)
 
 
 def write_regmap(cfg: config.Config, out: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 from golden.config import INPUT_PIXELS
 from golden.fixed_formats import FixedConstants
 
+from .gating import gated_domain
 from .params import ParamLayout
 from .recip import Reciprocal
 
@@ -89,14 +90,15 @@ class RefreshEngine(wiring.Component):
     after the layer above). Lanes must be a power of two.
     """
 
-    def __init__(self, consts: FixedConstants, sizes: Sequence[int], lanes: int, centered: bool) -> None:
+    def __init__(self, consts: FixedConstants, sizes: Sequence[int], lanes: int, centered: bool,
+                 clock_gating: bool = False) -> None:
         if not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
             self._MustUse__used = True
             raise ValueError(f"lanes must be a power of two, got {lanes!r}")
         if len(sizes) < 3 or sizes[0] != 2 * INPUT_PIXELS or min(sizes) < 1:
             self._MustUse__used = True
             raise ValueError(f"sizes: {2 * INPUT_PIXELS} inputs, at least one hidden layer and the output are needed")
-        self.consts, self.lanes, self.centered = consts, lanes, bool(centered)
+        self.consts, self.lanes, self.centered, self.clock_gating = consts, lanes, bool(centered), clock_gating
         n = self.sizes = [int(v) for v in sizes]
         top = self.top = len(n) - 1
         L = lanes
@@ -164,9 +166,8 @@ class RefreshEngine(wiring.Component):
         lo_r, r_r = ([x.read_port() for x in mems] for mems in (lo_mem, r_mem))
         hi_r = [x.read_port(transparent_for=(w,)) for x, w in zip(hi_mem, hi_w)]
         units = [Reciprocal(self.d_bits, c.shift_v, c.recip_bits) for _ in range(L)]
-        for p, u in enumerate(units):
+        for u in units:
             assert u.latency == self.latency
-            setattr(m.submodules, f"recip{p}", u)
 
         def const_of(sel: Signal, values: list[int], shape) -> Signal:
             """values[sel] for the layer index `sel` (a constant mux)."""
@@ -268,6 +269,9 @@ class RefreshEngine(wiring.Component):
 
         summing = fsm.ongoing("SUM")
         dividing = fsm.ongoing("PREP") | fsm.ongoing("DIV")
+        on_div = gated_domain(m, "div", fsm.ongoing("DIV"), self.clock_gating)  # units start and finish in DIV
+        for p, u in enumerate(units):
+            setattr(m.submodules, f"recip{p}", on_div(u))
 
         # Denominators: total from below + from above (none for the output) + s beta_g at the output.
         offset = Mux(d_top, Mux(ds == 0, -beta, Mux(ds == 1, 0, beta)), 0)

@@ -13,6 +13,7 @@ from golden.fixed_formats import FixedConstants
 from golden.network import Layout
 
 from .arith import MulRound, NodeKind, NodeUpdate
+from .gating import gated_domain
 
 
 class SweepOrder(enum.Enum, shape=2):
@@ -91,12 +92,13 @@ class RelaxEngine(wiring.Component):
     a run takes nsweeps * sum_l (1 + G_l T_l + drain) + 1 (`cycle_count`).
     """
 
-    def __init__(self, fmt: FixedConstants, sizes: Sequence[int], lanes: int, sweep_bits: int = 8) -> None:
+    def __init__(self, fmt: FixedConstants, sizes: Sequence[int], lanes: int, sweep_bits: int = 8,
+                 clock_gating: bool = False) -> None:
         if lanes < 1 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, got {lanes}")
         if len(sizes) < 3:
             raise ValueError("sizes: the input, at least one hidden layer and the output are needed")
-        self.fmt, self.lanes, self.sweep_bits = fmt, lanes, sweep_bits
+        self.fmt, self.lanes, self.sweep_bits, self.clock_gating = fmt, lanes, sweep_bits, clock_gating
         self.layout = Layout.of(list(sizes))
         self.sizes = [int(n) for n in sizes]
         self.top = len(sizes) - 1
@@ -202,9 +204,10 @@ class RelaxEngine(wiring.Component):
                 rd[mem].append(bank.read_port())
                 wr[mem].append(bank.write_port())
         nodes = [NodeUpdate(fmt, self.sum_bits) for _ in range(L)]
+        on_lanes = gated_domain(m, "lanes", self.busy, self.clock_gating)  # operands enter and drain while busy
         for p, node in enumerate(nodes):
             assert node.latency == self.node_latency
-            setattr(m.submodules, f"node{p}", node)
+            setattr(m.submodules, f"node{p}", on_lanes(node))
 
         # Host writes (the V write port is the engine's while busy).
         for mem in RelaxMem:

@@ -32,12 +32,15 @@ class EPTop(wiring.Component):
       ignored and set ERRORS.mem_busy;
     - counters: TRAIN and INFER samples, TRAIN hits, saturated reciprocals since clear_counters
       (ERRORS.recip_sat when it grows), and a 64-bit busy-cycle counter read as LO then HI.
+
+    `clock_gating` is EPCore's (simulation builds only).
     """
 
-    def __init__(self, cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES, addr_width: int | None = None) -> None:
+    def __init__(self, cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES, addr_width: int | None = None,
+                 clock_gating: bool = False) -> None:
         self.cfg = cfg
         self.regmap = core_register_map(cfg, max_samples)
-        self.core = EPCore(cfg, lanes, max_samples=max_samples)
+        self.core = EPCore(cfg, lanes, max_samples=max_samples, clock_gating=clock_gating)
         self.regfile = RegisterFile(self.regmap, addr_width)
         if self.core.data_bits > WINDOW_BITS:
             raise ValueError(f"parameter codes of {self.core.data_bits} bits do not fit the {WINDOW_BITS}-bit window")

@@ -15,6 +15,7 @@ from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 from golden.network import Layout
 
 from .arith import BiasUpdate, ConductanceUpdate, MulRound
+from .gating import gated_domain
 from .params import ParamLayout
 
 CYCLE_BITS = 32
@@ -92,7 +93,7 @@ class UpdateEngine(wiring.Component):
     """
 
     def __init__(self, fmt: FixedConstants, sizes: Sequence[int], lanes: int,
-                 w_shifts: Sequence[int], b_shifts: Sequence[int]) -> None:
+                 w_shifts: Sequence[int], b_shifts: Sequence[int], clock_gating: bool = False) -> None:
         if lanes < 1 or lanes & (lanes - 1):
             raise ValueError(f"lanes must be a power of two, got {lanes}")
         if len(sizes) < 3 or int(sizes[0]) != 2 * INPUT_PIXELS:
@@ -103,7 +104,7 @@ class UpdateEngine(wiring.Component):
             raise ValueError(f"one weight and one bias shift per layer ({top}) are needed")
         if fmt.round_update == STOCHASTIC and lanes != 1:
             raise ValueError("stochastic rounding of the update draws in a serial order: it needs lanes = 1")
-        self.fmt, self.lanes = fmt, lanes
+        self.fmt, self.lanes, self.clock_gating = fmt, lanes, clock_gating
         self.layout = Layout.of([int(n) for n in sizes])
         self.sizes = n = [int(v) for v in sizes]
         self.log_lanes = lanes.bit_length() - 1
@@ -188,10 +189,11 @@ class UpdateEngine(wiring.Component):
         b_sel = [self._b_sel.index(s) for s in self.b_shifts]
         cu = [ConductanceUpdate(fmt, self._w_sel) for _ in range(L)]
         bu = [BiasUpdate(fmt, self._b_sel) for _ in range(L)]
+        on_lanes = gated_domain(m, "lanes", self.busy, self.clock_gating)  # operands enter and drain while busy
         for p in range(L):
             assert (cu[p].latency, bu[p].latency) == (self.g_latency, self.b_latency)
-            setattr(m.submodules, f"cu{p}", cu[p])
-            setattr(m.submodules, f"bu{p}", bu[p])
+            setattr(m.submodules, f"cu{p}", on_lanes(cu[p]))
+            setattr(m.submodules, f"bu{p}", on_lanes(bu[p]))
 
         # Host writes (GP, GM and B write ports are the engine's while busy).
         for mem in UpdateMem:

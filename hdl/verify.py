@@ -32,12 +32,14 @@ class VerifyCore(wiring.Component):
         (xfer_out 1: n_params + 1 cycles); done pulses once at the end (idle core only)
     trace_count, trace_overflow : Out ; trace_raddr : In ; trace_rdata : Out -- the TraceBuffer's
         entries of the last command (emptied at every `start`; `entry_fields` describes an entry)
+
+    `clock_gating` is EPCore's.
     """
 
     BACKDOOR = ("pixels", "params")  # the memories a testbench may access directly
 
-    def __init__(self, cfg: Config, lanes: int, max_sweeps: int = 8) -> None:
-        self.core = core = EPCore(cfg, lanes)
+    def __init__(self, cfg: Config, lanes: int, max_sweeps: int = 8, clock_gating: bool = False) -> None:
+        self.core = core = EPCore(cfg, lanes, clock_gating=clock_gating)
         self.max_sweeps = max_sweeps
         members = core.signature.members
         self.entry = data.StructLayout({name: members[f"trace_{name}"].shape for name in TRACE_FIELDS})

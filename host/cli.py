@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(beta, sigma, N, sweeps, order, variant, warm start, seed) on the same core (default 1)")
     v.add_argument("--lanes", type=_int, default=1, help="P: the core's lanes (default 1)")
     v.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    v.add_argument("--no-clock-gating", dest="clock_gating", action="store_false",
+                   help="check the core as synthesized: no clock gating of idle lane units (slower to simulate)")
     return parser
 
 
@@ -411,13 +413,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     try:
         cfg = verify.core_config(args.config, args.model)
-        report = verify.verify(cfg, args.samples, args.seed, args.lanes, args.simulator, args.cases)
+        report = verify.verify(cfg, args.samples, args.seed, args.lanes, args.simulator, args.cases,
+                               clock_gating=args.clock_gating)
     except (verify.VerifyError, SimulatorUnavailable) as e:
         raise CliError(str(e)) from None
     except SimulationError as e:  # a build that fails or a core that never finishes: the RTL failed
         print(f"verify: the simulation failed: {e}", file=sys.stderr)
         return 1
-    for line in verify.summary(report, cfg, args.lanes, args.simulator):
+    for line in verify.summary(report, cfg, args.lanes, args.simulator, args.clock_gating):
         print(line)
     return 1 if report.mismatches else 0
 

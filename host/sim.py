@@ -95,13 +95,13 @@ def build_name(cfg: Config, lanes: int) -> str:
 
 
 def build_core(cfg: Config, lanes: int, simulator: str = "verilator") -> Any:
-    """EPTop(cfg, lanes) built for `simulator` (a fast Verilator build: the run is long); an unchanged design
-    is not recompiled."""
+    """EPTop(cfg, lanes) built for `simulator` (a fast Verilator build with clock gating: the run is long); an
+    unchanged design is not recompiled."""
     from hdl.top import EPTop
     from tb.runner import SimBuild
 
-    return SimBuild.create(EPTop(cfg, lanes), toplevel="ep_top", case=build_name(cfg, lanes), simulator=simulator,
-                           fast=True)
+    return SimBuild.create(EPTop(cfg, lanes, clock_gating=True), toplevel="ep_top", case=build_name(cfg, lanes),
+                           simulator=simulator, fast=True)
 
 
 # ---- inside the simulation ----

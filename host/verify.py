@@ -207,22 +207,22 @@ def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndar
     np.savez(path, **{name: np.stack(values) for name, values in arrays.items()})
 
 
-def build_name(cfg: Config, lanes: int) -> str:
-    """The build folder of a core: the same config and lanes reuse one build."""
+def build_name(cfg: Config, lanes: int, clock_gating: bool = True) -> str:
+    """The build folder of a core: the same config, lanes and clock gating reuse one build."""
     key = json.dumps({"config": cfg.to_dict(), "lanes": lanes}, sort_keys=True)
-    return f"verify-{lanes}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return f"verify-{lanes}-{hashlib.sha256(key.encode()).hexdigest()[:12]}{'' if clock_gating else '-ungated'}"
 
 
 def run_rtl(cfg: Config, lanes: int, simulator: str, cases: list[Case], runs: list[GoldenRun],
-            X: np.ndarray) -> dict[str, np.ndarray]:
-    """Build VerifyCore for `cfg` (once per config and lanes) and run every case on `simulator`."""
+            X: np.ndarray, clock_gating: bool = True) -> dict[str, np.ndarray]:
+    """Build VerifyCore for `cfg` (once per config, lanes and clock gating) and run every case on `simulator`."""
     from hdl.verify import VerifyCore
     from tb.runner import SimBuild
 
-    harness = VerifyCore(cfg, lanes, MAX_SWEEPS)
+    harness = VerifyCore(cfg, lanes, MAX_SWEEPS, clock_gating)
     # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
-    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(cfg, lanes), simulator=simulator,
-                            quick=True, public=VerifyCore.BACKDOOR)
+    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(cfg, lanes, clock_gating),
+                            simulator=simulator, quick=True, public=VerifyCore.BACKDOOR)
     cases_file, results_file = build.folder / "cases.npz", build.folder / "results.npz"
     write_cases(cases_file, cases, runs, X)
     results_file.unlink(missing_ok=True)
@@ -318,10 +318,11 @@ def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray]
 
 
 def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str = "verilator", cases: int = 1,
-           rtl_fixed: dict | None = None, golden_fixed: dict | None = None) -> Report:
+           rtl_fixed: dict | None = None, golden_fixed: dict | None = None, clock_gating: bool = True) -> Report:
     """Run `cases` cases of `samples` training samples through the golden model and the simulated core
     built for `cfg` with `lanes` lanes, and compare. `rtl_fixed` / `golden_fixed` override [fixed]
-    settings of one side only (to show that the check fails when the two disagree)."""
+    settings of one side only (to show that the check fails when the two disagree). `clock_gating`
+    False checks the core as synthesized instead of the simulation build (EPCore's clock gating)."""
     from golden.datasets import load as load_dataset
     from tb.runner import simulators
 
@@ -337,7 +338,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     golden_cases = [Case(_with_fixed(case.cfg, golden_fixed), case.idx) for case in todo]
     runs = [run_golden(case, X, Y) for case in golden_cases]
     build_cfg = _with_fixed(cfg, rtl_fixed)
-    rtl = run_rtl(build_cfg, lanes, simulator, todo, runs, X)
+    rtl = run_rtl(build_cfg, lanes, simulator, todo, runs, X, clock_gating)
     compared, mismatches, identical = compare(todo, runs, rtl, cfg, lanes)
     return Report(cases, samples, compared, mismatches, [int(v) for v in rtl["cycles"].ravel()], identical,
                   time.perf_counter() - start)
@@ -350,13 +351,14 @@ def _with_fixed(cfg: Config, fixed: dict | None) -> Config:
     return out.validate()
 
 
-def summary(report: Report, cfg: Config, lanes: int, simulator: str) -> list[str]:
+def summary(report: Report, cfg: Config, lanes: int, simulator: str, clock_gating: bool = True) -> list[str]:
     """The lines `host verify` prints."""
     total = sum(report.compared.values())
     parts = ", ".join(f"{n:,} {q}" for q, n in report.compared.items())
     cases = f"{report.cases} case{'s' if report.cases > 1 else ''}"
     lines = [f"verify: {report.samples} samples x {cases}, {'-'.join(map(str, cfg.sizes))} with P = {lanes} on "
-             f"{simulator}: {len(report.mismatches)} mismatches ({total:,} values compared: {parts})",
+             f"{simulator}{'' if clock_gating else ' (no clock gating)'}: {len(report.mismatches)} mismatches "
+             f"({total:,} values compared: {parts})",
              f"final parameters identical in {report.final_identical} of {report.cases} cases; "
              f"{int(np.mean(report.cycles)):,} cycles per TRAIN sample; {report.seconds:.1f} s"]
     if report.first is not None:

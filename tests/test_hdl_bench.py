@@ -36,6 +36,22 @@ def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
     assert result["free_cycles_per_cpu_second"] >= 0.9 * result["free_cycles_per_second"]  # CPU time <= wall time
     assert any("M cycles/s" in line for line in lines)
     assert result["pgo"] and any("profile-guided" in line for line in lines)
+    assert result["clock_gating"] and "idle lane units clock-gated" in lines[0]
+
+
+def test_bench_of_the_core_as_synthesized_simulates_the_same_cycles(tmp_path, capsys):
+    """--no-clock-gating benches the ungated core (its own build, here plain C++): the same cycles and hits as
+    the gated one (the build of the test above, reused)."""
+    cfg = tiny_config(tmp_path, 2)
+    results = []
+    for extra in ([], ["--no-clock-gating", "--no-pgo"]):
+        assert main(["bench", "--config", str(cfg), "--lanes", "1", "--samples", "2", *extra]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        results.append(json.loads(lines[-1]))
+    assert [r["clock_gating"] for r in results] == [True, False] and "clock-gated" not in lines[0]
+    assert results[0]["train_cycles"] == results[1]["train_cycles"] == results[1]["train_cycles_formula"]
+    assert results[0]["hits"] == results[1]["hits"] == results[1]["golden_hits"]
+    assert (BUILD_ROOT / "verilator" / "ep_core-bench-1568-2-10-p1-ungated").is_dir()
 
 
 def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, capsys):

@@ -6,8 +6,9 @@ settings (beta, sigma incl. 0, N 1..4, sweeps, order, centered/positive, warm st
 simulation: 104 cases, 0 mismatches. Then the checker must fail: a core built with another
 rounding of the voltages than the golden model's, and a golden model with another rounding of
 the update, each report mismatches whose first divergence is where the difference first acts.
-When Icarus is installed, two of the cores also run 2 cases on it. The builds run two at a time
-(the suite's machine has two cores).
+The builds gate the clocks of idle lane units, as every simulation build does; one core also runs
+3 cases built as synthesized (no clock gating). When Icarus is installed, two of the cores also
+run 2 cases on it. The builds run two at a time (the suite's machine has two cores).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CORES = 8
 CASES = 13
 SAMPLES = 4
 SEED = 2026
+UNGATED_CASES = 3
 FIRST_CORE = """\
 hidden = [2]
 lr_weights = [0.05, 0.05]
@@ -103,6 +105,7 @@ def reports(first_config: Path) -> dict[str, tuple[Config, int, Report]]:
     # golden rounds voltages to nearest; Icarus builds in seconds where it is installed
     quick = "icarus" if "icarus" in simulators() else "verilator"
     jobs["altered_rtl"] = (core0, 1, quick, 1, {"rtl_fixed": {"round_v": "truncate"}})
+    jobs["ungated_core3"] = (*jobs["core3"][:3], UNGATED_CASES, {"clock_gating": False})
     if "icarus" in simulators():
         for name, cfg, lanes in (built[0], built[3]):
             jobs[f"icarus_{name}"] = (cfg, lanes, "icarus", 2, {})
@@ -152,6 +155,17 @@ def test_icarus_matches_golden(reports: dict[str, tuple[Config, int, Report]]) -
         assert report.final_identical == report.cases == 2
 
 
+@pytest.mark.sim
+def test_the_core_as_synthesized_matches_golden(reports: dict[str, tuple[Config, int, Report]]) -> None:
+    """Core3 (P = 4, two hidden layers) without clock gating: 0 mismatches, and the same cycles per sample as
+    the clock-gated build in the same cases."""
+    cfg, lanes, report = reports["ungated_core3"]
+    assert lanes == 4 and len(cfg.hidden) == 2
+    assert not report.mismatches, report.first.describe()
+    assert report.final_identical == report.cases == UNGATED_CASES
+    assert report.cycles == reports["core3"][2].cycles[:UNGATED_CASES * SAMPLES]
+
+
 def test_cases_vary_the_run_time_settings(first_config: Path) -> None:
     """The cases of one core cover every run-time setting (no simulation: the case generator alone)."""
     cfg = verify.core_config(first_config)
@@ -199,10 +213,14 @@ def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("verify: 4 samples x 2 cases, 1568-2-10 with P = 1 on verilator: 0 mismatches (")
     assert out[1].startswith("final parameters identical in 2 of 2 cases; ")
-    monkeypatch.setattr(verify, "verify", lambda *args: reports["altered_rtl"][2])
+    asked = []
+    monkeypatch.setattr(verify, "verify", lambda *args, **kwargs: asked.append(kwargs) or reports["altered_rtl"][2])
     assert cli.main(argv) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("first mismatch: iterate, case 0, sample 0, phase free, sweep 0, layer 1, index ")
+    assert cli.main([*argv, "--no-clock-gating"]) == 1
+    assert "on verilator (no clock gating): " in capsys.readouterr().out
+    assert asked == [{"clock_gating": True}, {"clock_gating": False}]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -244,7 +262,7 @@ def test_failed_simulation_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     """A core that fails in simulation (a build error, a TRAIN that never ends) is a failed verification."""
     from tb.runner import SimulationError
 
-    def hang(*args: object) -> Report:
+    def hang(*args: object, **kwargs: object) -> Report:
         raise SimulationError("1 of 1 cocotb tests failed: tb.verify_core.run_cases (verilator, ...)")
 
     monkeypatch.setattr(verify, "verify", hang)
