@@ -148,7 +148,7 @@ class EPCore(wiring.Component):
     runs only while their engine is busy (the reciprocals: while it divides), hdl/gating.py. A TRAIN
     sample keeps every lane unit idle most of the time (the update and the refresh take 70% of its
     cycles), and Verilator evaluates a unit only on its own clock's edges: the DRN-XS core with P = 16
-    simulates 1.4x as many cycles per second. Results and cycle counts are the same (the units are
+    simulates 1.5x as many cycles per second. Results and cycle counts are the same (the units are
     fed and drained while busy, and reset with the core); the default, ungated, is the design to
     synthesize (a clock gated in logic does not belong in an FPGA's fabric).
 
