@@ -222,7 +222,8 @@ class NodeUpdate(wiring.Component):
     out_valid : Out(1)
     v : Out(signed(v_bits))
 
-    Timing: `latency` = 5 (sum and saturation, MulRound's 3 stages, clamp), one node per cycle.
+    Timing: `latency` = 5 (sum and saturation, MulRound's 3 stages, clamp), one node per cycle; `v`
+    keeps its last value while out_valid is low (an idle unit does not toggle).
     Widths: the sum adder has max(sum_bits, b_bits, acc_bits) + 2 bits; the multiplier
     acc_bits x recip_bits.
     """
@@ -321,7 +322,8 @@ class ConductanceUpdate(wiring.Component):
     out_valid : Out(1)
     g_new : Out(unsigned(g_bits))
 
-    Timing: `latency` = 6 for B = 1 (d2 + d1 and d2 - d1; their product saturated to upd_bits;
+    Timing (`g_new` keeps its last value while out_valid is low, as NodeUpdate's `v`):
+    `latency` = 6 for B = 1 (d2 + d1 and d2 - d1; their product saturated to upd_bits;
     MulRound's 3 stages; subtract and clamp), 5 with a batch sum (saturation; 3; 1).
     Widths: the drop product is a (w + 2) x (w + 2)-bit multiply, w = max(v_bits, vin_bits);
     the update multiply is upd_bits x 31; MulRound saturates to g_bits + 1 bits, which is
@@ -365,17 +367,13 @@ class ConductanceUpdate(wiring.Component):
         else:
             total = self.A
         # MulRound's operands, loaded for a valid operand only and without reset, as in MulRound.
-        a, k, u = (Signal.like(port, reset_less=True) for port in (mul.a, mul.m, mul.u))
-        m.d.comb += [mul.a.eq(a), mul.m.eq(k), mul.u.eq(u), mul.in_valid.eq(valids[pre])]
-        k_in, u_in = _delay(m, self.k, valids[:pre - 1], "k"), _delay(m, self.u, valids[:pre - 1], "u")
+        a = Signal.like(mul.a, reset_less=True)
         with m.If(valid):
-            m.d.sync += [a.eq(saturate(total, fmt.upd_bits)), k.eq(k_in), u.eq(u_in)]
+            m.d.sync += a.eq(saturate(total, fmt.upd_bits))
+        m.d.comb += [mul.a.eq(a), mul.in_valid.eq(valids[pre]), mul.m.eq(_delay(m, self.k, valids[:pre], "k")),
+                     mul.u.eq(_delay(m, self.u, valids[:pre], "u"))]
         if len(self.shifts) > 1:
-            sel = Signal.like(mul.shift_sel, reset_less=True)
-            sel_in = _delay(m, self.shift_sel, valids[:pre - 1], "sel")
-            m.d.comb += mul.shift_sel.eq(sel)
-            with m.If(valid):
-                m.d.sync += sel.eq(sel_in)
+            m.d.comb += mul.shift_sel.eq(_delay(m, self.shift_sel, valids[:pre], "sel"))
         g = _delay(m, self.g, valids[:-1], "g")
         with m.If(valids[-1]):
             m.d.sync += self.g_new.eq(saturate(g - mul.result, fmt.g_bits, signed_out=False))
@@ -403,7 +401,8 @@ class BiasUpdate(wiring.Component):
     out_valid : Out(1)
     b_new : Out(signed(b_bits))
 
-    Timing: `latency` = 5 (Q registered, MulRound's 3 stages, add and saturate). Widths: the
+    Timing: `latency` = 5 (Q registered, MulRound's 3 stages, add and saturate); `b_new` keeps its
+    last value while out_valid is low. Widths: the
     multiply is (v_bits + 1 or sum_bits) x 31; MulRound saturates to b_bits + 1 bits, enough for
     the final sat to agree with the exact sum.
     """
@@ -434,15 +433,11 @@ class BiasUpdate(wiring.Component):
         # valids[i]: an operand is in stage i (valids[1] is mul.in_valid, valids[-1] mul.out_valid).
         valids = _valid_chain(m, self.in_valid, 1 + mul.latency)
         q = self.c2 - self.c1 if self.sum_bits is None else self.Q
-        a, k, u = (Signal.like(port, reset_less=True) for port in (mul.a, mul.m, mul.u))  # as in ConductanceUpdate
-        m.d.comb += [mul.a.eq(a), mul.m.eq(k), mul.u.eq(u), mul.in_valid.eq(valids[1])]
-        with m.If(self.in_valid):
-            m.d.sync += [a.eq(q), k.eq(self.k), u.eq(self.u)]
+        first = valids[:1]  # MulRound's operands: loaded for a valid operand only, as in ConductanceUpdate
+        m.d.comb += [mul.a.eq(_delay(m, q, first, "q")), mul.m.eq(_delay(m, self.k, first, "k")),
+                     mul.u.eq(_delay(m, self.u, first, "u")), mul.in_valid.eq(valids[1])]
         if len(self.shifts) > 1:
-            sel = Signal.like(mul.shift_sel, reset_less=True)
-            m.d.comb += mul.shift_sel.eq(sel)
-            with m.If(self.in_valid):
-                m.d.sync += sel.eq(self.shift_sel)
+            m.d.comb += mul.shift_sel.eq(_delay(m, self.shift_sel, first, "sel"))
         b = _delay(m, self.b, valids[:-1], "b")
         with m.If(valids[-1]):
             m.d.sync += self.b_new.eq(saturate(b + mul.result, fmt.b_bits))

@@ -13,7 +13,9 @@ def gated_domain(m: Module, name: str, enable: Value, gating: bool) -> Callable[
     Without `gating` the unit keeps the module's own `sync`. With it, a local domain `name` whose clock is
     `sync`'s, gated: it has the rising edge that ends a cycle exactly when `enable` (or the reset)
     was high in that cycle, which is what a clock enable of `enable | rst` on every register of the
-    domain would do. The enable is sampled on the falling edge, so the gated clock has no glitch.
+    domain would do, once the clock has fallen (the enable starts low: a simulation whose clock
+    starts low has no gated edge in its first cycle). The enable is sampled on the falling edge,
+    so the gated clock has no glitch.
     Verilator then skips the logic of an idle unit (an always-running unit costs the same as a busy
     one); an FPGA build keeps the plain clock (gating a clock in logic does not belong in its fabric).
     """

@@ -269,7 +269,8 @@ class RefreshEngine(wiring.Component):
 
         summing = fsm.ongoing("SUM")
         dividing = fsm.ongoing("PREP") | fsm.ongoing("DIV")
-        on_div = gated_domain(m, "div", fsm.ongoing("DIV"), self.clock_gating)  # units start and finish in DIV
+        # The units start, divide and are read in DIV only (PREP reads the first totals from memory).
+        on_div = gated_domain(m, "div", fsm.ongoing("DIV"), self.clock_gating)
         for p, u in enumerate(units):
             setattr(m.submodules, f"recip{p}", on_div(u))
 

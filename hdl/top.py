@@ -33,7 +33,7 @@ class EPTop(wiring.Component):
     - counters: TRAIN and INFER samples, TRAIN hits, saturated reciprocals since clear_counters
       (ERRORS.recip_sat when it grows), and a 64-bit busy-cycle counter read as LO then HI.
 
-    `clock_gating` is EPCore's (simulation builds only).
+    `clock_gating` is EPCore's (a simulation speed-up; off for synthesis).
     """
 
     def __init__(self, cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES, addr_width: int | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from amaranth.back import verilog
-from amaranth.hdl import EnableInserter, Module
+from amaranth.hdl import ClockDomain, EnableInserter, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from hdl_sim import simulate
@@ -64,6 +64,25 @@ def test_gated_unit_matches_a_clock_enable() -> None:
     assert gated == reference
     assert reference[-1][1] == sum(pattern) % 256  # the reference counts the enabled cycles
     assert 0 < sum(pattern) < len(pattern)
+
+
+def test_reset_reaches_an_idle_gated_unit() -> None:
+    """The reset is part of the gate's enable: it clears the unit's registers while `enable` is low."""
+    dut = Parent(True)
+    top = Module()
+    top.domains.sync = sync = ClockDomain()
+    top.submodules.parent = dut
+    counts = []
+
+    async def bench(ctx) -> None:
+        for enable, rst in [(0, 0)] + [(1, 0)] * 5 + [(0, 0), (0, 1), (0, 0), (0, 0)]:
+            ctx.set(dut.enable, enable)
+            ctx.set(sync.rst, rst)
+            await ctx.tick()
+            counts.append(ctx.get(dut.count))
+
+    simulate(top, bench)
+    assert counts == [0, 1, 2, 3, 4, 5, 5, 0, 0, 0]
 
 
 def test_ungated_unit_runs_every_cycle() -> None:

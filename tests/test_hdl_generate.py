@@ -39,6 +39,7 @@ def test_generate_is_complete_and_reproducible(generated: tuple[Path, Path, Path
             assert path.encode() not in text, (name, path)
     verilog = (a / "ep_core.v").read_text()
     assert f"module {TOP}(" in verilog and "pix_ready" in verilog
+    assert "negedge" not in verilog  # the Verilog to synthesize has one clock (no clock gating)
 
 
 def test_summary_follows_the_core(generated: tuple[Path, Path, Path]) -> None:
