@@ -15,6 +15,7 @@ from golden.prng import seed_lanes
 from tb.runner import SimBuild
 
 from .core import CoreMode, EPCore
+from .gating import build_suffix
 from .generate import TOP, TYPICAL_IMAGES
 from .relax import SweepOrder
 
@@ -48,7 +49,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
     on `samples` MNIST samples, print the figures and one JSON line, and return them."""
     cfg, c = core.cfg, core.consts
     params = bench_params(core, samples)
-    case = f"{TOP}-bench-{'-'.join(map(str, core.sizes))}-p{core.lanes}{'' if core.clock_gating else '-ungated'}"
+    case = f"{TOP}-bench-{'-'.join(map(str, core.sizes))}-p{core.lanes}{build_suffix(core.clock_gating)}"
     # Verilator: the clock in the Verilog (a GPI clock's callbacks per edge would be a quarter of the time).
     hdl_clock = simulator == "verilator"
     pgo = pgo and simulator == "verilator"

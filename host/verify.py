@@ -210,7 +210,9 @@ def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndar
 def build_name(cfg: Config, lanes: int, clock_gating: bool = True) -> str:
     """The build folder of a core: the same config, lanes and clock gating reuse one build."""
     key = json.dumps({"config": cfg.to_dict(), "lanes": lanes}, sort_keys=True)
-    return f"verify-{lanes}-{hashlib.sha256(key.encode()).hexdigest()[:12]}{'' if clock_gating else '-ungated'}"
+    from hdl.gating import build_suffix
+
+    return f"verify-{lanes}-{hashlib.sha256(key.encode()).hexdigest()[:12]}{build_suffix(clock_gating)}"
 
 
 def run_rtl(cfg: Config, lanes: int, simulator: str, cases: list[Case], runs: list[GoldenRun],

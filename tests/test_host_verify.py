@@ -6,7 +6,7 @@ settings (beta, sigma incl. 0, N 1..4, sweeps, order, centered/positive, warm st
 simulation: 104 cases, 0 mismatches. Then the checker must fail: a core built with another
 rounding of the voltages than the golden model's, and a golden model with another rounding of
 the update, each report mismatches whose first divergence is where the difference first acts.
-The builds gate the clocks of idle lane units, as every simulation build does; one core also runs
+The builds gate the clocks of idle lane units, as `host verify` does by default; one core also runs
 3 cases built as synthesized (no clock gating). When Icarus is installed, two of the cores also
 run 2 cases on it. The builds run two at a time (the suite's machine has two cores).
 """
