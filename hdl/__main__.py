@@ -10,7 +10,7 @@ from typing import Sequence
 
 from golden import config
 from golden.files import atomic_write_text
-from tb.runner import SimulationError
+from sim.build import SimulationError
 
 from .estimate import PARTS, EstimateError, estimate, part
 from .estimate import describe as describe_estimate
@@ -76,7 +76,7 @@ def _estimate(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import bench  # imported late: the golden fixed-point model loads its numba kernels
+    from host.flows.core_bench import bench  # imported late: the golden fixed-point model loads its numba kernels
 
     config.require(1 <= args.samples <= MAX_BENCH_SAMPLES,
                    f"samples must be from 1 to {MAX_BENCH_SAMPLES}, got {args.samples}")

@@ -13,7 +13,7 @@ from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants, derive, lr
 from golden.network import Layout
 
 from .measure import Measure
-from .noise import NoiseLanes
+from .noise_lanes import NoiseLanes
 from .params import ParamAddress
 from .project import InputProjection
 from .refresh import RefreshEngine, RefreshMem

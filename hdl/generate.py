@@ -12,7 +12,7 @@ from amaranth.lib import wiring
 
 from golden import config, datasets
 from golden.files import atomic_write_text
-from tb.runner import write_verilog
+from sim.build import write_verilog
 
 from .core import EPCore
 from .regmap import core_register_map

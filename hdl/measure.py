@@ -1,7 +1,7 @@
 """The noisy measurement in gateware: M_g = sat(V_g + rnd((c_1 + ... + c_N) sn, F_s), v_bits) (docs/fixed-point.md 5).
 
 `golden.fixed_ep.measure` is the reference; tests/test_hdl_measure.py checks it bit for bit, with
-hdl.noise.NoiseLanes as the noise source.
+hdl.noise_lanes.NoiseLanes as the noise source.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from golden.fixed_arith import STOCHASTIC
 from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 
 from .arith import MulRound, Rounding, saturate
-from .noise import CODE_SHAPE
+from .noise_lanes import CODE_SHAPE
 
 CYCLE_BITS = 32
 
@@ -23,7 +23,7 @@ class Measure(wiring.Component):
     """One measurement of the `n_free` free nodes' voltages, node g = 0..n_free-1 in order, from noise lane g mod L.
 
     The noise lanes are not inside: the unit drives the draw strobes of lanes 0..L-1 of an
-    hdl.noise.NoiseLanes(L) (its `draw[:L]`) and reads their `code` outputs, so the core's one noise
+    hdl.noise_lanes.NoiseLanes(L) (its `draw[:L]`) and reads their `code` outputs, so the core's one noise
     source (whose lane L, the rounding generator, serves the update) is shared.
 
     Ports (clock domain `sync`)

@@ -14,7 +14,7 @@ import numpy as np
 
 from golden import config
 from golden.datasets import DATASET_NAMES, DatasetError, head, load as load_dataset
-from host import critical, noise
+from host.studies import critical, noise
 
 TARGETS = ("golden", "sim", "pynq")
 
@@ -199,19 +199,19 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _hardware_target(args: argparse.Namespace, cfg: config.Config) -> tuple[int, object]:
     """For --target sim or pynq: the config checked against what the core can do, the lanes (sim) and the
     executor (pynq; the simulation makes its own)."""
-    from host import sim
+    from host.flows import train_sim
 
-    lanes = args.lanes if args.lanes is not None else sim.default_lanes(cfg)
-    sim.check_hardware(cfg, lanes if args.target == "sim" else None)
+    lanes = args.lanes if args.lanes is not None else train_sim.default_lanes(cfg)
+    train_sim.check_hardware(cfg, lanes if args.target == "sim" else None)
     if args.target == "sim":
-        from tb.runner import SimulatorUnavailable, simulators
+        from sim.build import SimulatorUnavailable, simulators
 
         try:
             simulators("verilator")
         except SimulatorUnavailable as e:
             raise CliError(str(e)) from None
         return lanes, None
-    from host.board import open_board
+    from host.backends.pynq import open_board
     from host.driver import CoreError, DriverExecutor, EPCoreInterface, run_sync
 
     try:
@@ -225,7 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`host train`: resolve the config, load the data, train (golden model, simulated core or board), write results;
     the hardware targets end with a bit-for-bit check against the fixed-point golden model."""
     from golden import train as loop
-    from host import sim
+    from host.flows import train_sim
 
     metrics = None
     limits = (args.train_samples, args.test_samples)
@@ -242,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         target = args.target or "golden"
         model, overrides = args.model, _overrides(args)
         if target == "sim" and args.model is None and args.config is None:
-            cfg_values, run = sim.demo()
+            cfg_values, run = train_sim.demo()
             model = cfg_values.pop("model")
             overrides = {**cfg_values, **{k: v for k, v in overrides.items() if v is not None}}
             limits = (args.train_samples or run["train_samples"], args.test_samples or run["test_samples"])
@@ -268,11 +268,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"note: {data.note}")
     if target == "sim":
         started = time.perf_counter()
-        print(f"building the core for Verilator (build/sim/verilator/{sim.build_name(cfg, lanes)}; a few minutes "
+        print(f"building the core for Verilator (build/sim/verilator/{train_sim.build_name(cfg, lanes)}; a few minutes "
               "the first time, then reused)")
-        build = sim.build_core(cfg, lanes)
+        build = train_sim.build_core(cfg, lanes)
         print(f"core ready after {time.perf_counter() - started:.0f} s; training in the simulation")
-        sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
+        train_sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
         metrics = json.loads((out / loop.METRICS).read_text())
     else:
         metrics = loop.train(cfg, data, executor, out, target, metrics, progress=not args.no_progress)
@@ -282,7 +282,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if target == "golden":
         return 0
     theta = np.load(out / loop.CHECKPOINT)["theta"]
-    difference = sim.golden_difference(cfg, data, theta)
+    difference = train_sim.golden_difference(cfg, data, theta)
     print(f"bit-exact with golden: {'yes' if difference is None else 'no'} (the fixed-point golden model trained "
           f"on the same samples with the same settings{'' if difference is None else ': ' + difference})")
     return 0 if difference is None else 1
@@ -296,16 +296,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _sweep_bits(args: argparse.Namespace) -> int:
     """`host sweep bits`: accuracy and update fidelity of fixed-point formats against float."""
     from golden.train import prepare_out
-    from host import quantisation
+    from host.studies import bits
 
     base = config.load(args.model, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                  "epochs": args.epochs, "seed": args.seed, "momentum": 0.0})
-    points = quantisation.grid(base, args.v_frac, args.g_frac, args.rounding, args.sigma)  # checks every point
+    points = bits.grid(base, args.v_frac, args.g_frac, args.rounding, args.sigma)  # checks every point
     out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-bits"
     load_dataset(base.dataset, base.data_dir)  # download once, before the workers start
     prepare_out(out)
     print(f"sweep bits: {base.model} {base.sizes} on {base.dataset}, {base.epochs} epoch(s) per point -> {out}")
-    quantisation.sweep(base, points, out, args.workers)
+    bits.sweep(base, points, out, args.workers)
     print(f"results in {out}/sweep.csv, sweep.json, sweep.png")
     return 0
 
@@ -316,8 +316,8 @@ QUICK = {"dataset": ["mnist-subset"], "epochs": 1, "train_samples": 2000, "test_
 
 def _sweep_noise(args: argparse.Namespace) -> int:
     """`host sweep noise`: the grid on Dask (or serially), bisection of sigma_c, tables, then the report."""
-    from host.report import report
-    from host.tasks import Runner, TaskError
+    from host.studies.report import report
+    from host.studies.runner import Runner, TaskError
 
     given = {k: v for k, v in vars(args).items() if v is not None}
     pick = lambda name, default: given.get(name, QUICK.get(name, default) if args.quick else default)  # noqa: E731
@@ -375,7 +375,7 @@ def _interrupted(signum: int, frame: object) -> NoReturn:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`host report DIR`: tables, figures and report.md of a noise study."""
-    from host.report import report
+    from host.studies.report import report
 
     keep = args.keep if args.keep is not None else critical.KEEP
     config.require(0 < keep < 1, f"--keep must be between 0 and 1, got {keep:g}")
@@ -388,28 +388,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """`host bench golden`: training throughput and the fraction of GEMM throughput it reaches; `host bench sim`:
     training through the simulated core and the projected board throughput."""
     if args.what == "sim":
-        from host import sim
-        from tb.runner import SimulatorUnavailable, simulators
+        from host.flows import train_sim
+        from sim.build import SimulatorUnavailable, simulators
 
         try:
             simulators("verilator")
         except SimulatorUnavailable as e:
             raise CliError(str(e)) from None
-        sim.bench(repeats=args.repeats or 3, samples=args.samples)
+        train_sim.bench(repeats=args.repeats or 3, samples=args.samples)
         return 0
-    from host import bench
+    from host.studies import speed
 
     if args.what == "sweep":
-        bench.sweep(points=args.points, workers=args.workers, repeats=args.repeats or 1)
+        speed.sweep(points=args.points, workers=args.workers, repeats=args.repeats or 1)
         return 0
-    bench.golden(repeats=args.repeats or 5, quick=args.quick)
+    speed.golden(repeats=args.repeats or 5, quick=args.quick)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """`host verify`: golden vs RTL over K samples per case; exit 1 on any mismatch."""
-    from host import verify
-    from tb.runner import SimulationError, SimulatorUnavailable
+    from host.flows import verify
+    from sim.build import SimulationError, SimulatorUnavailable
 
     try:
         cfg = verify.core_config(args.config, args.model)
@@ -430,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from golden.network import ModelError
     from golden.train import RunError
     from host.driver import CoreError
-    from host.sim import SimError
+    from host.flows.train_sim import SimError
 
     try:
         args = build_parser().parse_args(argv)

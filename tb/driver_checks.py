@@ -34,7 +34,7 @@ def golden_case(overrides: dict[str, Any] = OVERRIDES, lanes: int = LANES) -> di
     """Inputs and the golden model's results (and EPCore's cycle formulas) for the checks, as plain data."""
     from golden import datasets
     from golden.fixed_ep import FixedEP
-    from host.model import cycle_formulas
+    from host.backends.model import cycle_formulas
 
     cfg = make_config(overrides)
     data = datasets.load("mnist-subset", progress=False)

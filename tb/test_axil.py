@@ -8,7 +8,7 @@ RVALID/RDATA/RRESP held until taken, no B before its AW and W, no R before its A
 bank's strobes and pulse fields: they must equal what the accesses imply, so every access executes
 exactly once.
 
-Parameters (tb.runner.tb_params): regmap (RegisterMap.to_json of the map built), addr_width (as
+Parameters (sim.build.tb_params): regmap (RegisterMap.to_json of the map built), addr_width (as
 built), ops (random operations in random_traffic), rng_seed.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import random
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cocotb
@@ -26,7 +25,8 @@ from cocotb.triggers import ClockCycles, FallingEdge, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
 from hdl.regmap import WORD_BYTES, Register, RegisterMap, RegisterModel
-from tb.runner import tb_params
+from host.backends.sim import pauses
+from sim.build import tb_params
 
 # cocotbext-axi 0.1.28 still calls cocotb 1.x APIs that cocotb 2.1 deprecates but runs (task.kill,
 # Edge, setimmediatevalue): keep its warnings out of the log.
@@ -49,15 +49,6 @@ class Op:
     @property
     def word(self) -> int:
         return self.addr & ~(WORD_BYTES - 1)
-
-
-def pauses(rng: random.Random, busy: float) -> Iterator[bool]:
-    """A pause pattern: runs of 1-4 paused cycles in about `busy` of the runs, else runs of 1-6 free cycles."""
-    while True:
-        if rng.random() < busy:
-            yield from [True] * rng.randint(1, 4)
-        else:
-            yield from [False] * rng.randint(1, 6)
 
 
 class AxilTB:

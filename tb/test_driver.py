@@ -1,7 +1,7 @@
 """cocotb testbench of host.driver on hdl.top.EPTop: the behavioural checks of tb/driver_checks.py, run by the real
-driver over cocotbext-axi's AXI4-Lite master (tb/bus.py) inside the simulation.
+driver over cocotbext-axi's AXI4-Lite master (host/backends/sim.py) inside the simulation.
 
-Parameters (tb.runner.tb_params): case (a JSON file of driver_checks.golden_case, written by
+Parameters (sim.build.tb_params): case (a JSON file of driver_checks.golden_case, written by
 tests/test_host_driver.py).
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 
-from tb.bus import AxiBus
+from host.backends.sim import AxiBus
 from tb.driver_checks import (check_errors, check_identify, check_stalls, check_timeout, check_train, check_window)
-from tb.runner import tb_params
+from sim.build import tb_params
 
 
 async def setup(dut, idle: bool = False) -> tuple[AxiBus, dict]:

@@ -1,6 +1,6 @@
-"""cocotb testbench of hdl.noise.NoiseLanes: every word and code against golden.prng, bit for bit.
+"""cocotb testbench of hdl.noise_lanes.NoiseLanes: every word and code against golden.prng, bit for bit.
 
-Parameters (tb.runner.tb_params): lanes (L, as built), cases ([seed, epoch] pairs), draws (minimum
+Parameters (sim.build.tb_params): lanes (L, as built), cases ([seed, epoch] pairs), draws (minimum
 number of checked draws per case), rng_seed. Python acts on falling edges: it sets the inputs for
 the next rising edge, then reads the outputs one cycle later; idle stretches run without Python.
 """
@@ -14,7 +14,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
 from golden.prng import MASK32, draw, gauss_code, seed_lanes
-from tb.runner import tb_params
+from sim.build import tb_params
 
 CODE_BITS = 11
 

@@ -4,7 +4,7 @@ The master is cocotbext-axi's AxiLiteMaster (random idle cycles on its channels 
 B and R when the run asks for them); every offset comes from the register map the run passes. The
 core runs on its own between accesses: the testbench polls STATUS, it does no work per clock.
 
-Parameters (tb.runner.tb_params): regmap (RegisterMap.to_json), case (a JSON file written by
+Parameters (sim.build.tb_params): regmap (RegisterMap.to_json), case (a JSON file written by
 tests/test_tb_top.py: theta, seeds, settings, the samples and the golden model's results), idle.
 """
 
@@ -21,8 +21,8 @@ from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from hdl.regmap import RegisterMap
-from tb.runner import tb_params
-from tb.test_axil import pauses
+from sim.build import tb_params
+from host.backends.sim import pauses
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi")
 

@@ -1,12 +1,12 @@
-"""A fake `pynq` module for off-board tests of host/board.py: Overlay, MMIO, allocate, Device and DefaultIP on a
-memory model whose EP core's address range is routed to host.model.CoreModel.
+"""A fake `pynq` module for off-board tests of host/backends/pynq.py: Overlay, MMIO, allocate, Device and DefaultIP on a
+memory model whose EP core's address range is routed to host.backends.model.CoreModel.
 
     fake = FakePynq({0x4000_0000: CoreModel(cfg)}, stall=8)
     monkeypatch.setitem(sys.modules, "pynq", fake.module)
-    monkeypatch.setattr(host.board, "sleep", fake.sleep)   # the device's clock runs when the driver sleeps
+    monkeypatch.setattr(host.backends.pynq, "sleep", fake.sleep)   # the device's clock runs when the driver sleeps
 
 Every MMIO access lets 1..`stall` random cycles pass on the device (bus wait states); an Overlay's
-ip_dict lists one IP per model, of type host.board.VLNV, and its attributes are the drivers PYNQ
+ip_dict lists one IP per model, of type host.backends.pynq.VLNV, and its attributes are the drivers PYNQ
 would bind: the DefaultIP subclass registered for that VLNV.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from host.board import CLOCK_HZ, VLNV
-from host.model import CoreModel
+from host.backends.pynq import CLOCK_HZ, VLNV
+from host.backends.model import CoreModel
 
 ADDR_RANGE = 0x1_0000
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""hdl.measure.Measure with hdl.noise.NoiseLanes against golden.fixed_ep.measure in Amaranth's simulator."""
+"""hdl.measure.Measure with hdl.noise_lanes.NoiseLanes against golden.fixed_ep.measure in Amaranth's simulator."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from golden.fixed_formats import FixedConstants, derive
 from golden.network import Layout
 from golden.prng import seed_lanes
 from hdl.measure import Measure
-from hdl.noise import NoiseLanes
+from hdl.noise_lanes import NoiseLanes
 from hdl_sim import simulate
 
 DEFAULT = derive(config.apply(config.preset("drn-xs"), {"precision": "fixed", "momentum": 0.0}, "test").validate())

@@ -13,7 +13,7 @@ from golden.fixed_ep import FixedEP, accumulate, apply_update
 from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
 from hdl_sim import random_codes, simulate
-from hdl.noise import NoiseLanes
+from hdl.noise_lanes import NoiseLanes
 from hdl.update import UpdateEngine, UpdateMem
 
 SMALL = {"v_frac": 3, "v_bits": 8, "vin_bits": 9, "g_frac": 4, "g_bits": 7, "b_bits": 12, "acc_bits": 11,

@@ -1,11 +1,11 @@
-"""Tests of host.critical: the sigma_c bracket and estimate, bisection, spread over seeds, the sqrt(N) law, the gain."""
+"""Tests of host.studies.critical: the sigma_c bracket and estimate, bisection, spread over seeds, the sqrt(N) law, the gain."""
 
 import math
 
 import numpy as np
 import pytest
 
-from host import critical
+from host.studies import critical
 
 
 def logistic(sigma: float, sigma_c: float, top: float = 0.9, bottom: float = 0.1) -> float:

@@ -1,5 +1,5 @@
 """host.driver on every backend: the shared behavioural checks of tb/driver_checks.py on the register-level model
-(host.model), a fake PYNQ board (tests/fake_pynq.py through host.board) and, marked sim, the RTL (tb/test_driver.py);
+(host.backends.model), a fake PYNQ board (tests/fake_pynq.py through host.backends.pynq) and, marked sim, the RTL (tb/test_driver.py);
 golden/train.py's loop through DriverExecutor against the golden model."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from fake_pynq import FakePynq
 from golden import datasets
 from golden import train as golden_train
 from golden.fixed_ep import FixedEP
-from host import board
+from host.backends import pynq
+from host.backends.model import CoreModel
 from host.driver import CoreError, CoreTimeout, DriverExecutor, EPCoreInterface, run_sync
-from host.model import CoreModel
 from tb.driver_checks import CHECKS, LANES, golden_case, make_config, one_line, ready
 
 BASE = 0x4000_0000
@@ -35,10 +35,10 @@ def cfg(case: dict):
 
 
 def fake_board(monkeypatch: pytest.MonkeyPatch, cores: dict, tmp_path: Path, **kwargs) -> tuple[FakePynq, Path]:
-    """A fake pynq in sys.modules whose clock runs when host.board sleeps, and an overlay file pair."""
+    """A fake pynq in sys.modules whose clock runs when host.backends.pynq sleeps, and an overlay file pair."""
     fake = FakePynq(cores, **kwargs)
     monkeypatch.setitem(sys.modules, "pynq", fake.module)
-    monkeypatch.setattr(board, "sleep", fake.sleep)
+    monkeypatch.setattr(pynq, "sleep", fake.sleep)
     bit = tmp_path / "ep_core.bit"
     bit.write_bytes(b"\0")
     bit.with_suffix(".hwh").write_text("<hwh/>")
@@ -53,7 +53,7 @@ def test_driver_on_model(check: str, case: dict, cfg) -> None:
 @pytest.mark.parametrize("check", CHECKS)
 def test_driver_on_fake_pynq(check: str, case: dict, cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake, bit = fake_board(monkeypatch, {BASE: CoreModel(cfg, lanes=LANES)}, tmp_path, stall=8)
-    bus = board.open_board(bitfile=bit)
+    bus = pynq.open_board(bitfile=bit)
     assert fake.loaded == [str(bit)]
     run_sync(CHECKS[check](bus, case))
 
@@ -116,7 +116,7 @@ def test_training_loop_through_the_driver_matches_the_golden_model(cfg, tmp_path
 def test_open_board_without_pynq(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynq", None)  # import pynq raises ImportError
     with pytest.raises(CoreError) as error:
-        board.open_board(board="pynq-z2")
+        pynq.open_board(board="pynq-z2")
     assert one_line(error.value) == ("no PYNQ board found (pynq is not installed): point --overlay at a .bit with "
                                      "its .hwh, or use --target sim")
 
@@ -124,19 +124,19 @@ def test_open_board_without_pynq(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_open_board_errors(cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake, bit = fake_board(monkeypatch, {}, tmp_path, devices=0)
     with pytest.raises(CoreError, match=r"^no PYNQ board found \(pynq finds no device\)"):
-        board.open_board(bitfile=bit)
+        pynq.open_board(bitfile=bit)
     fake, bit = fake_board(monkeypatch, {}, tmp_path)
     with pytest.raises(CoreError, match="holds no EP core"):
-        board.open_board(bitfile=bit)
+        pynq.open_board(bitfile=bit)
     bit.with_suffix(".hwh").unlink()
     with pytest.raises(CoreError, match="has no ep_core.hwh beside it"):
-        board.open_board(bitfile=bit)
-    monkeypatch.setattr(board, "OVERLAYS", tmp_path / "overlays")
+        pynq.open_board(bitfile=bit)
+    monkeypatch.setattr(pynq, "OVERLAYS", tmp_path / "overlays")
     with pytest.raises(CoreError, match=r"overlays/kv260/ep_core.bit not found: build it with `make bitstream"):
-        board.open_board(board="kv260")
+        pynq.open_board(board="kv260")
     monkeypatch.delenv("BOARD", raising=False)
     with pytest.raises(CoreError, match="which overlay"):
-        board.open_board()
+        pynq.open_board()
 
 
 def test_open_board_finds_the_packaged_overlay(cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,11 +144,11 @@ def test_open_board_finds_the_packaged_overlay(cfg, tmp_path: Path, monkeypatch:
     folder = tmp_path / "overlays" / "pynq-z2"
     folder.mkdir(parents=True)
     fake, bit = fake_board(monkeypatch, {BASE: CoreModel(cfg)}, folder)
-    monkeypatch.setattr(board, "OVERLAYS", tmp_path / "overlays")
+    monkeypatch.setattr(pynq, "OVERLAYS", tmp_path / "overlays")
     monkeypatch.setenv("BOARD", "Pynq-Z2")
-    bus = board.open_board()
-    assert fake.loaded == [str(bit)] and isinstance(bus, board.MMIOBus)
-    assert type(fake.module.Overlay(str(bit)).ep_core_0).bindto == [board.VLNV]
+    bus = pynq.open_board()
+    assert fake.loaded == [str(bit)] and isinstance(bus, pynq.MMIOBus)
+    assert type(fake.module.Overlay(str(bit)).ep_core_0).bindto == [pynq.VLNV]
     run_sync(EPCoreInterface(bus, cfg).identify())
 
 
@@ -157,7 +157,7 @@ def test_driver_on_rtl(case: dict, cfg, tmp_path: Path) -> None:
     """The same checks inside cocotb on Verilator, against EPTop over AXI4-Lite, clock-gated as `host train
     --target sim` builds it (tests/test_tb_top.py checks the ungated EPTop over the bus)."""
     from hdl.top import EPTop
-    from tb.runner import SimBuild, SimulatorUnavailable, simulators
+    from sim.build import SimBuild, SimulatorUnavailable, simulators
 
     try:
         simulators("verilator")

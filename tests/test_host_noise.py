@@ -1,4 +1,4 @@
-"""Tests of host.noise: the sigma grid, the points, a study folder's table, resume, extension and lost workers."""
+"""Tests of host.studies.noise: the sigma grid, the points, a study folder's table, resume, extension and lost workers."""
 
 import csv
 import json
@@ -10,8 +10,8 @@ import pytest
 
 from golden.config import ConfigError
 from golden.train import RunError
-from host import noise
-from host.tasks import Runner
+from host.studies import noise
+from host.studies.runner import Runner
 
 STUDY = noise.Study(epochs=1, train_samples=1000, test_samples=300)
 SIGMAS = [1e-3, 1e-2, 1e-1]

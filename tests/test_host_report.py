@@ -1,12 +1,12 @@
-"""Tests of host.report: the figures and report.md of a noise study."""
+"""Tests of host.studies.report: the figures and report.md of a noise study."""
 
 import csv
 
 import pytest
 
 from golden.train import RunError
-from host import noise, report
-from host.tasks import Runner
+from host.studies import noise, report
+from host.studies.runner import Runner
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

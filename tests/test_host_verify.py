@@ -1,4 +1,4 @@
-"""`host verify` (host/verify.py): the simulated core against the golden model over random cores and run-time settings.
+"""`host verify` (host/flows/verify.py): the simulated core against the golden model over random cores and run-time settings.
 
 Eight cores are generated at random (1-2 tiny hidden layers, formats and rounding modes of the
 [fixed] table, P = 1, 2, 4), each built once and run for 13 cases of 4 samples with random run-time
@@ -23,9 +23,9 @@ import pytest
 from golden import config
 from golden.config import Config, ConfigError
 from host import cli
-from host import verify
-from host.verify import Report
-from tb.runner import simulators
+from host.flows import verify
+from host.flows.verify import Report
+from sim.build import simulators
 
 CORES = 8
 CASES = 13
@@ -260,15 +260,15 @@ def test_missing_simulator_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_failed_simulation_exits_1(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     """A core that fails in simulation (a build error, a TRAIN that never ends) is a failed verification."""
-    from tb.runner import SimulationError
+    from sim.build import SimulationError
 
     def hang(*args: object, **kwargs: object) -> Report:
-        raise SimulationError("1 of 1 cocotb tests failed: tb.verify_core.run_cases (verilator, ...)")
+        raise SimulationError("1 of 1 cocotb tests failed: host.flows.verify_tb.run_cases (verilator, ...)")
 
     monkeypatch.setattr(verify, "verify", hang)
     assert cli.main(["verify"]) == 1
     assert capsys.readouterr().err == ("verify: the simulation failed: 1 of 1 cocotb tests failed: "
-                                       "tb.verify_core.run_cases (verilator, ...)\n")
+                                       "host.flows.verify_tb.run_cases (verilator, ...)\n")
 
 
 def ideal_rtl(cases: list[verify.Case], runs: list[verify.GoldenRun], cfg: Config, lanes: int) -> dict:

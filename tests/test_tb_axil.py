@@ -13,7 +13,7 @@ import pytest
 from golden.config import Config
 from hdl.axil import RegisterFile
 from hdl.regmap import core_register_map
-from tb.runner import SimBuild, SimulatorUnavailable, simulators
+from sim.build import SimBuild, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim
 

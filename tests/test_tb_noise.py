@@ -1,4 +1,4 @@
-"""RTL simulation of hdl.noise.NoiseLanes (tb/test_noise.py) on every available simulator and lane count.
+"""RTL simulation of hdl.noise_lanes.NoiseLanes (tb/test_noise.py) on every available simulator and lane count.
 
 One build per (simulator, lanes) serves every test of the module. `EPFPGA_SIM=icarus` (or
 `make sim SIM=icarus`) restricts the simulators; a named simulator that is missing fails
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from hdl.noise import NoiseLanes
-from tb.runner import SimBuild, SimulationError, SimulatorUnavailable, simulators
+from hdl.noise_lanes import NoiseLanes
+from sim.build import SimBuild, SimulationError, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim
 

@@ -12,7 +12,7 @@ import pytest
 from golden import config, datasets
 from golden.fixed_ep import FixedEP
 from hdl.top import EPTop
-from tb.runner import SimBuild, SimulatorUnavailable, simulators
+from sim.build import SimBuild, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim
 

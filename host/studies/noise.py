@@ -26,8 +26,8 @@ from golden.config import Config
 from golden.datasets import Dataset, head, load as load_dataset
 from golden.files import atomic_write_text
 from golden.train import RunError, golden_executor, train
-from host import critical
-from host.tasks import Runner
+from host.studies import critical
+from host.studies.runner import Runner
 
 STUDY = "study.json"
 SIGMA_RANGE = (1e-4, 1e-1)  # default grid: below DRN-XS's measured sigma_c to where nothing learns

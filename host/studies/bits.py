@@ -21,7 +21,7 @@ from golden.files import atomic_write_bytes, atomic_write_text
 from golden.fixed_ep import FixedEP
 from golden.float_ep import FloatEP
 from golden.train import Executor, RunError, accuracy, epoch_order, golden_executor
-from host.tasks import Runner
+from host.studies.runner import Runner
 
 ROUNDING_SETS = {  # one name per combination of the three rounding points swept together
     "nearest": {"round_v": "nearest", "round_noise": "nearest", "round_update": "nearest"},

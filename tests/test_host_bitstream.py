@@ -1,4 +1,4 @@
-"""host/overlay.py without Vivado: the generated Tcl names the right files, part, PS, ports, VLNV and base address
+"""host/flows/bitstream.py without Vivado: the generated Tcl names the right files, part, PS, ports, VLNV and base address
 for every board; the sources it packages; `make bitstream` and the command without Vivado end in one line."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from host import overlay
-from host.board import OVERLAY_NAME, VLNV
+from host.flows import bitstream
+from host.backends.pynq import OVERLAY_NAME, VLNV
 from tb.driver_checks import OVERRIDES, make_config
-from tb.runner import top_ports
+from sim.build import top_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {  # board: part, PS IP, PS master port, base address
@@ -26,7 +26,7 @@ EXPECTED = {  # board: part, PS IP, PS master port, base address
 @pytest.mark.parametrize("name", EXPECTED)
 def test_tcl_names_the_boards_part_ps_address_and_the_core(name: str) -> None:
     part, ps, master, base = EXPECTED[name]
-    tcl = overlay.build_tcl(overlay.board(name.upper()))
+    tcl = bitstream.build_tcl(bitstream.board(name.upper()))
     vendor, library, ip, version = VLNV.split(":")
     assert f"set part {part}\n" in tcl
     assert f"create_bd_cell -type ip -vlnv xilinx.com:ip:{ps} ps" in tcl
@@ -48,10 +48,10 @@ def test_tcl_names_the_boards_part_ps_address_and_the_core(name: str) -> None:
 
 def test_sources_hold_the_ports_the_tcl_names(tmp_path: Path) -> None:
     cfg = make_config(OVERRIDES)
-    b = overlay.board("pynq-z2")
-    files = overlay.write_sources(cfg, 2, b, tmp_path)
+    b = bitstream.board("pynq-z2")
+    files = bitstream.write_sources(cfg, 2, b, tmp_path)
     assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "regmap.json"]
-    ports = top_ports(tmp_path / "ep_top.v", overlay.TOP)
+    ports = top_ports(tmp_path / "ep_top.v", bitstream.TOP)
     assert {"clk", "rst"} <= set(ports)
     assert {p.removeprefix("s_axil_") for p in ports if p.startswith("s_axil_")} == {
         "awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp", "bvalid", "bready",
@@ -60,17 +60,17 @@ def test_sources_hold_the_ports_the_tcl_names(tmp_path: Path) -> None:
     assert re.search(r"input \[11:0\] s_axil_awaddr;", verilog), "the 4 KiB window the Tcl assigns"
     assert json.loads((tmp_path / "config.json").read_text())["config"] == cfg.to_dict()
     assert json.loads((tmp_path / "regmap.json").read_text())["name"] == "ep_core"
-    assert (tmp_path / "build.tcl").read_text() == overlay.build_tcl(b)
+    assert (tmp_path / "build.tcl").read_text() == bitstream.build_tcl(b)
 
 
 def test_command_errors_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    assert overlay.main(["--board", "zedboard", "--tcl-only"]) == 2
-    assert capsys.readouterr().err == ("python -m host.overlay: error: unknown board 'zedboard': choose one of "
+    assert bitstream.main(["--board", "zedboard", "--tcl-only"]) == 2
+    assert capsys.readouterr().err == ("python -m host.flows.bitstream: error: unknown board 'zedboard': choose one of "
                                        "pynq-z2, kv260, zcu104\n")
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert overlay.main(["--board", "kv260"]) == 2
+    assert bitstream.main(["--board", "kv260"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("python -m host.overlay: error: vivado is not on PATH") and err.count("\n") == 1
+    assert err.startswith("python -m host.flows.bitstream: error: vivado is not on PATH") and err.count("\n") == 1
 
 
 def test_make_bitstream_without_vivado_fails_in_one_line() -> None:

@@ -1,11 +1,11 @@
-"""Tests of host.tasks: serial and Dask runs, failures and killed workers, an unreachable scheduler."""
+"""Tests of host.studies.runner: serial and Dask runs, failures and killed workers, an unreachable scheduler."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-from host.tasks import Runner, TaskError
+from host.studies.runner import Runner, TaskError
 
 
 def square_or_fail(x: int) -> int:

@@ -18,8 +18,8 @@ from typing import Any
 
 from host.driver import CoreError
 
-VLNV = "epfpga:ep:ep_core:1.0"  # vendor:library:name:version the IP packager gives the core (host/overlay.py)
-OVERLAYS = Path(__file__).resolve().parent / "overlays"  # <board>/ep_core.bit, .hwh (make bitstream BOARD=...)
+VLNV = "epfpga:ep:ep_core:1.0"  # vendor:library:name:version the IP packager gives the core (host/flows/bitstream.py)
+OVERLAYS = Path(__file__).resolve().parents[1] / "overlays"  # <board>/ep_core.bit, .hwh (make bitstream BOARD=...)
 OVERLAY_NAME = "ep_core"
 CLOCK_HZ = 100_000_000  # the core's clock in every block design (FCLK_CLK0 / pl_clk0)
 NO_BOARD = ("no PYNQ board found ({}): point --overlay at a .bit with its .hwh, or use --target sim")

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections.abc import Iterator
 
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from tb.test_axil import pauses
-
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\.axi")
+
+
+def pauses(rng: random.Random, busy: float) -> Iterator[bool]:
+    """A pause pattern: runs of 1-4 paused cycles in about `busy` of the runs, else runs of 1-6 free cycles."""
+    while True:
+        if rng.random() < busy:
+            yield from [True] * rng.randint(1, 4)
+        else:
+            yield from [False] * rng.randint(1, 6)
 
 
 class AxiBus:

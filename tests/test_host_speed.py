@@ -1,26 +1,26 @@
-"""Tests of host.bench: the FLOP count and the benchmark's printed figures."""
+"""Tests of host.studies.speed: the FLOP count and the benchmark's printed figures."""
 
 import json
 
 import pytest
 
 from golden import config
-from host import bench
+from host.studies import speed
 
 
 def test_min_flops_of_drn_1h():
-    parts = bench.min_flops_per_sample(config.preset("drn-1h"))
+    parts = speed.min_flops_per_sample(config.preset("drn-1h"))
     assert parts["input"] == 2 * 1568 * 1024
     assert parts["gradient"] == 2 * (1568 * 1024 + 1024 * 10)
     # 3 phases x 4 sweeps, each using the 1024x10 output conductances in both directions
     assert parts["relaxation"] == 2 * 3 * 4 * 2 * 1024 * 10
     positive = config.preset("drn-1h")
     positive.variant = "positive"
-    assert bench.min_flops_per_sample(positive)["relaxation"] == 2 * 2 * 4 * 2 * 1024 * 10
+    assert speed.min_flops_per_sample(positive)["relaxation"] == 2 * 2 * 4 * 2 * 1024 * 10
 
 
 def test_quick_bench_prints_figures_and_a_json_line(capsys):
-    result = bench.golden(repeats=1, quick=True)
+    result = speed.golden(repeats=1, quick=True)
     lines = capsys.readouterr().out.strip().splitlines()
     assert json.loads(lines[-1]) == result
     for model in ("drn-xs", "drn-1h"):
@@ -35,7 +35,7 @@ def test_quick_bench_prints_figures_and_a_json_line(capsys):
 
 
 def test_sweep_bench_prints_both_times_and_finds_the_same_results(capsys):
-    result = bench.sweep(points=3, workers=2, epochs=1)
+    result = speed.sweep(points=3, workers=2, epochs=1)
     lines = capsys.readouterr().out.strip().splitlines()
     assert json.loads(lines[-1]) == result
     assert result["points"] == 3 and result["identical_results"] is True

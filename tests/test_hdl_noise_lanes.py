@@ -1,4 +1,4 @@
-"""hdl.noise.NoiseLanes in Amaranth's simulator: the port contract and golden.prng's stream, bit for bit.
+"""hdl.noise_lanes.NoiseLanes in Amaranth's simulator: the port contract and golden.prng's stream, bit for bit.
 
 The fast companion of the cocotb testbench (tests/test_tb_noise.py, marked `sim`): directed cases
 of the seed interface and a few hundred random cycles per lane count.
@@ -12,7 +12,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.prng import draw, gauss_code, seed_lanes
-from hdl.noise import NoiseLanes
+from hdl.noise_lanes import NoiseLanes
 
 
 def simulate(lanes: int, testbench) -> None:

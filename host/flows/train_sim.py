@@ -2,7 +2,7 @@
 through host.driver and the AXI4-Lite bus model; `host train --target sim` and `host bench sim`.
 
 The host side (`train`, `bench`) builds the core once per config and lane count (build/sim/verilator/host-...: a
-later run reuses the compiled model) and runs tb/host_train.py, whose tests call `run_loop` / `run_bench` here in
+later run reuses the compiled model) and runs host/flows/train_sim_tb.py, whose tests call `run_loop` / `run_bench` here in
 a cocotb bridge thread: the code is synchronous, every driver coroutine it starts is awaited in the simulation.
 The simulator's output goes to a log, so the simulation reports its progress (each sample, each line the loop
 prints, an error) as JSON lines in an events file that the host follows to draw the progress bar.
@@ -30,7 +30,7 @@ from golden.datasets import Dataset
 from golden.fixed_formats import derive
 from hdl.regmap import MAX_SAMPLES
 from host.driver import DriverExecutor, EPCoreInterface
-from tb.runner import ROOT
+from sim.build import ROOT
 
 DEMO_CONFIG = ROOT / "docs" / "demo.toml"  # the network, data and lanes of `make demo` (its comments say why)
 PERIOD_NS = 10  # the simulated clock: 100 MHz, the boards' FCLK0
@@ -77,7 +77,7 @@ def poll_cycles(cfg: Config, lanes: int) -> int:
     """Cycles between STATUS reads: a TRAIN sample's cycles / POLL_SAMPLES (a bus read costs the simulation
     as much Python as thousands of free-running cycles)."""
     from hdl.generate import typical_nonzero
-    from host.model import cycle_formulas
+    from host.backends.model import cycle_formulas
 
     core, c = cycle_formulas(cfg, lanes), derive(cfg)
     cycles = core.train_cycles(round(typical_nonzero(core)), cfg.sweeps, c.sn, cfg.samples, cfg.variant == "centered")
@@ -98,7 +98,7 @@ def build_core(cfg: Config, lanes: int, simulator: str = "verilator") -> Any:
     """EPTop(cfg, lanes) built for `simulator` (a fast Verilator build with clock gating: the run is long); an
     unchanged design is not recompiled."""
     from hdl.top import EPTop
-    from tb.runner import SimBuild
+    from sim.build import SimBuild
 
     return SimBuild.create(EPTop(cfg, lanes, clock_gating=True), toplevel="ep_top", case=build_name(cfg, lanes),
                            simulator=simulator, fast=True)
@@ -283,7 +283,7 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
           progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Run golden/train.py's loop on the simulated core (`build_core(cfg, lanes)`) into `out`: its metrics.json
     and checkpoint.npz, as the golden target writes them. SimError (one line) when it fails."""
-    from tb.runner import SimulationError
+    from sim.build import SimulationError
 
     data_file, events_file = build.folder / "train.data.npz", build.folder / "train.events.jsonl"
     write_dataset(data, data_file)
@@ -295,7 +295,7 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
 
     def simulate() -> None:
         try:
-            build.run("tb.host_train", params, name="train", testcase="train")
+            build.run("host.flows.train_sim_tb", params, name="train", testcase="train")
         except BaseException as error:  # noqa: BLE001 - handed to the main thread
             failure.append(error)
 
@@ -351,8 +351,8 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
     from golden import config
     from golden.datasets import load as load_dataset
     from hdl.generate import typical_nonzero
-    from host.board import CLOCK_HZ
-    from host.model import cycle_formulas
+    from host.backends.pynq import CLOCK_HZ
+    from host.backends.model import cycle_formulas
 
     values, run = demo()
     model = values.pop("model")
@@ -365,7 +365,7 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
     data_file, results = build.folder / "bench.data.npz", build.folder / "bench.results.json"
     write_dataset(data, data_file)
     results.unlink(missing_ok=True)
-    build.run("tb.host_train", {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file),
+    build.run("host.flows.train_sim_tb", {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file),
                                 "repeats": repeats, "samples": samples, "results": str(results)},
               name="bench", testcase="bench")
     got = json.loads(results.read_text())

@@ -1,4 +1,4 @@
-"""tb.runner without a simulator run: simulator selection, reproducible Verilog, results parsing, parameters."""
+"""sim.build without a simulator run: simulator selection, reproducible Verilog, results parsing, parameters."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from hdl.noise import NoiseLanes
-from tb import runner
-from tb.runner import SimulatorUnavailable, clock_wrapper, failed_tests, simulators, tb_params, top_ports, write_verilog
+from hdl.noise_lanes import NoiseLanes
+from sim import build
+from sim.build import SimulatorUnavailable, clock_wrapper, failed_tests, simulators, tb_params, top_ports, write_verilog
 
 
 def test_default_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(runner.SIM_ENV, raising=False)
+    monkeypatch.delenv(build.SIM_ENV, raising=False)
     expected = ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
     assert simulators() == expected
 
 
 def test_requested_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(runner.SIM_ENV, "verilator")
+    monkeypatch.setenv(build.SIM_ENV, "verilator")
     assert simulators() == ["verilator"]
     assert simulators(" verilator ,") == ["verilator"]
 
@@ -40,7 +40,7 @@ def test_verilog_is_reproducible_and_rewritten_only_on_change(tmp_path: Path) ->
     path = write_verilog(NoiseLanes(2), "noise_lanes", tmp_path)
     text = path.read_text()
     assert "module noise_lanes(" in text
-    assert "(* src" not in text and str(runner.ROOT) not in text
+    assert "(* src" not in text and str(build.ROOT) not in text
     assert "/site-packages/" not in text
     before = path.stat().st_mtime_ns
     assert write_verilog(NoiseLanes(2), "noise_lanes", tmp_path).read_text() == text
@@ -74,14 +74,14 @@ def test_failed_tests_are_named(tmp_path: Path) -> None:
 
 
 def test_tb_params(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(runner.PARAMS_ENV, raising=False)
+    monkeypatch.delenv(build.PARAMS_ENV, raising=False)
     assert tb_params() == {}
     (tmp_path / "p.json").write_text('{"lanes": 4}')
-    monkeypatch.setenv(runner.PARAMS_ENV, str(tmp_path / "p.json"))
+    monkeypatch.setenv(build.PARAMS_ENV, str(tmp_path / "p.json"))
     assert tb_params() == {"lanes": 4}
 
 
 @pytest.mark.parametrize("value, on", [("1", True), ("yes", True), ("0", False), ("", False)])
 def test_waves_switch(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
-    monkeypatch.setenv(runner.WAVES_ENV, value)
-    assert runner.waves_requested() is on
+    monkeypatch.setenv(build.WAVES_ENV, value)
+    assert build.waves_requested() is on

@@ -1,9 +1,9 @@
 """cocotb benchmark of hdl.core.EPCore: load parameters, then TRAIN on real samples, the core running free; timed.
 
-Parameters (tb.runner.tb_params): theta (codes in golden's flat layout), seeds (noise lanes), beta_g, sn, samples,
+Parameters (sim.build.tb_params): theta (codes in golden's flat layout), seeds (noise lanes), beta_g, sn, samples,
 k_w, k_b (per weight layer), nsweeps, order, centered, warm_start, images (K x 784 pixels), labels,
 modes ({"TRAIN": .., "LOAD": ..}), results (the JSON file this bench writes), period_ns (of the clock),
-hdl_clock (the build drives `clk` itself, tb.runner `clock_wrapper`: start no clock here).
+hdl_clock (the build drives `clk` itself, sim.build `clock_wrapper`: start no clock here).
 
 Python drives the host work cycle by cycle: one parameter word per cycle, then per sample the 784
 pixel handshakes (the projection holds `pix_ready` low while it works on a non-zero pixel). From the
@@ -23,7 +23,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
-from tb.runner import tb_params
+from sim.build import tb_params
 
 
 def _code(value: int, handle: object) -> int:

@@ -120,8 +120,8 @@ def sweep(points: int = 8, workers: int = 2, repeats: int = 1, epochs: int = 30)
     The points are DRN-XS on the bundled subset (5,000 training images, `epochs` epochs each, a few
     seconds of training per point); both runs must give the same accuracies, point for point.
     """
-    from host import noise
-    from host.tasks import Runner
+    from host.studies import noise
+    from host.studies.runner import Runner
 
     study = noise.Study(epochs=epochs)
     grid = noise.grid(study, ["drn-xs"], ["mnist-subset"], [float(s) for s in np.geomspace(1e-4, 1e-1, points - 1)],

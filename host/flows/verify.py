@@ -1,10 +1,10 @@
 """`host verify`: training samples through the simulated core and the fixed-point golden model, compared bit for bit.
 
-One build of hdl.verify.VerifyCore per config and lane count (cached in build/sim/<simulator>/);
+One build of hdl.verify_core.VerifyCore per config and lane count (cached in build/sim/<simulator>/);
 every case is a fresh start of the same core with its own run-time settings (beta, sigma, N, sweep
 count and order, centered or positive, warm start, seed: initial parameters, noise seeds and
 samples). The golden side is golden.fixed_ep.FixedEP with a Trace; the RTL side is
-tb/verify_core.py, which runs all cases in one simulation. Compared per sample, in the order the
+host/flows/verify_tb.py, which runs all cases in one simulation. Compared per sample, in the order the
 hardware computes them: every relaxation iterate of every phase and sweep, the measured voltages M1
 and M2, every conductance and bias after the update, the prediction and hit, and (when the case's
 variant is the build's) the count of saturated reciprocals.
@@ -191,7 +191,7 @@ def run_golden(case: Case, X: np.ndarray, Y: np.ndarray) -> GoldenRun:
 
 
 def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndarray) -> None:
-    """The case file tb/verify_core.py reads: initial parameters, seeds, run settings and samples."""
+    """The case file host/flows/verify_tb.py reads: initial parameters, seeds, run settings and samples."""
     arrays: dict[str, list] = {name: [] for name in ("theta", "seeds", "pixels", "labels", "beta_g", "sn", "samples",
                                                     "nsweeps", "order", "centered", "warm_start", "k_w", "k_b")}
     for case, run in zip(cases, runs, strict=True):
@@ -218,8 +218,8 @@ def build_name(cfg: Config, lanes: int, clock_gating: bool = True) -> str:
 def run_rtl(cfg: Config, lanes: int, simulator: str, cases: list[Case], runs: list[GoldenRun],
             X: np.ndarray, clock_gating: bool = True) -> dict[str, np.ndarray]:
     """Build VerifyCore for `cfg` (once per config, lanes and clock gating) and run every case on `simulator`."""
-    from hdl.verify import VerifyCore
-    from tb.runner import SimBuild
+    from hdl.verify_core import VerifyCore
+    from sim.build import SimBuild
 
     harness = VerifyCore(cfg, lanes, MAX_SWEEPS, clock_gating)
     # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
@@ -230,7 +230,7 @@ def run_rtl(cfg: Config, lanes: int, simulator: str, cases: list[Case], runs: li
     results_file.unlink(missing_ok=True)
     core = harness.core
     cycles = max(core.train_cycles(784, MAX_SWEEPS, 1, MAX_SAMPLES, True), core.load_cycles())
-    build.run("tb.verify_core", {
+    build.run("host.flows.verify_tb", {
         "cases": str(cases_file), "results": str(results_file), "fields": harness.entry_fields(),
         "lanes": lanes, "v_bits": core.consts.v_bits, "n_params": core.n_params,
         "timeout_cycles": TIMEOUT_FACTOR * cycles})
@@ -326,7 +326,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     settings of one side only (to show that the check fails when the two disagree). `clock_gating`
     False checks the core as synthesized instead of the simulation build (EPCore's clock gating)."""
     from golden.datasets import load as load_dataset
-    from tb.runner import simulators
+    from sim.build import simulators
 
     _require(samples >= 1, f"--samples must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from hdl.__main__ import main
-from tb.runner import BUILD_ROOT, SimulatorUnavailable, simulators
+from sim.build import BUILD_ROOT, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim
 

@@ -1,4 +1,4 @@
-"""host.sim and `host train --target sim`: the training loop through the driver on the simulated core (marked sim: a
+"""host.flows.train_sim and `host train --target sim`: the training loop through the driver on the simulated core (marked sim: a
 1568-2-10 core at P = 2, a few samples), resume, the golden comparison, and one-line errors."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from golden import config, datasets
 from golden.train import CHECKPOINT, METRICS
-from host import sim
+from host.flows import train_sim
 from host.cli import main
 
 TINY = 'model = "drn-xs"\nhidden = [2]\nepochs = 1\nsigma = 0.05\nsamples = 2\n'
@@ -37,7 +37,7 @@ def tiny(tmp_path: Path) -> Path:
 
 
 def verilator() -> None:
-    from tb.runner import SimulatorUnavailable, simulators
+    from sim.build import SimulatorUnavailable, simulators
 
     try:
         simulators("verilator")
@@ -84,16 +84,16 @@ def test_golden_difference_names_the_first_differing_parameter(tiny: Path) -> No
     out.mkdir()
     train(cfg, data, ep, out, "golden", progress=False, log=lambda line: None)
     learned = ep.state()["theta"]
-    assert sim.golden_difference(cfg, data, learned) is None
+    assert train_sim.golden_difference(cfg, data, learned) is None
     learned[7] += 1
-    assert sim.golden_difference(cfg, data, learned) == (f"1 of {learned.size} parameters differ, the first at index 7 "
+    assert train_sim.golden_difference(cfg, data, learned) == (f"1 of {learned.size} parameters differ, the first at index 7 "
                                                           f"(golden {learned[7] - 1}, sim {learned[7]})")
 
 
 def test_a_missing_simulator_is_one_line(capsys, monkeypatch: pytest.MonkeyPatch, tiny: Path) -> None:
-    from tb import runner
+    from sim import build
 
-    monkeypatch.setattr(runner, "_verilator_bin", lambda: None)
+    monkeypatch.setattr(build, "_verilator_bin", lambda: None)
     for argv in (["train", "--target", "sim", "--config", str(tiny)], ["bench", "sim"]):
         code, _, err = run(capsys, *argv)
         assert code == 2
@@ -103,11 +103,11 @@ def test_a_missing_simulator_is_one_line(capsys, monkeypatch: pytest.MonkeyPatch
 
 def test_the_demo_is_a_core_config() -> None:
     """docs/demo.toml resolves to a config the core can run, with lanes that fit it."""
-    values, run_options = sim.demo()
+    values, run_options = train_sim.demo()
     model = values.pop("model")
     cfg = config.load(model, overrides=values, hardware=True)
-    sim.check_hardware(cfg, run_options["lanes"])
-    assert sim.default_lanes(cfg) == run_options["lanes"]
+    train_sim.check_hardware(cfg, run_options["lanes"])
+    assert train_sim.default_lanes(cfg) == run_options["lanes"]
     assert set(run_options) == {"lanes", "train_samples", "test_samples"}
 
 
@@ -118,7 +118,7 @@ def test_follower_reads_whole_lines_only(tmp_path: Path, tiny: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text('{"log": "one"}\n{"log": "tw')
     lines: list[str] = []
-    follower = sim._Follower(path, cfg, data, progress=False, log=lines.append)
+    follower = train_sim._Follower(path, cfg, data, progress=False, log=lines.append)
     follower.poll()
     assert lines == ["one"]
     with path.open("a") as f:
@@ -134,7 +134,7 @@ def test_bench_sim_measures_the_cycles_of_the_schedule(capsys, monkeypatch: pyte
     verilator()
     demo = tmp_path / "demo.toml"
     demo.write_text(TINY + "[run]\nlanes = 2\ntrain_samples = 6\ntest_samples = 3\n")
-    monkeypatch.setattr(sim, "DEMO_CONFIG", demo)
+    monkeypatch.setattr(train_sim, "DEMO_CONFIG", demo)
     code, out, err = run(capsys, "bench", "sim", "--repeats", "2", "--samples", "2")
     assert code == 0, err
     result = json.loads(out.rstrip().splitlines()[-1])

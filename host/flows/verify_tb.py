@@ -1,6 +1,6 @@
-"""cocotb bench of hdl.verify.VerifyCore for `host verify`: runs the cases of a case file and dumps what the core did.
+"""cocotb bench of hdl.verify_core.VerifyCore for `host verify`: runs the cases of a case file and dumps what the core did.
 
-Parameters (tb.runner.tb_params): cases (an .npz written by host.verify.write_cases), results (the
+Parameters (sim.build.tb_params): cases (an .npz written by host.flows.verify.write_cases), results (the
 .npz to write), fields (VerifyCore.entry_fields()), lanes, v_bits, n_params, timeout_cycles.
 Per case: the parameter codes into the harness's `params` memory and from there into the core,
 the noise seeds, the run settings, LOAD, CLEAR (golden begin_epoch empties the warm-start state),
@@ -18,7 +18,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 
-from tb.runner import tb_params
+from sim.build import tb_params
 
 CLOCK_NS = 10
 MODE = {"TRAIN": 0, "LOAD": 2, "CLEAR": 3}  # hdl.core.CoreMode

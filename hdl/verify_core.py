@@ -22,7 +22,7 @@ class VerifyCore(wiring.Component):
 
     The memories `pixels` (784 x 8 bits) and `params` (n_params codes in golden's flat layout) are
     top-level memories of the generated Verilog, so a simulation testbench may also read and write
-    them directly between commands (tb/verify_core.py does: no clock per word).
+    them directly between commands (host/flows/verify_tb.py does: no clock per word).
 
     Ports: every EPCore port except pix_* and trace_* (forwarded unchanged; the transfers below drive
     the param_* ports while they run), and

@@ -1,4 +1,4 @@
-"""Tests of host.quantisation and `host sweep bits`: the grid, the table, the plot, the narrowest formats."""
+"""Tests of host.studies.bits and `host sweep bits`: the grid, the table, the plot, the narrowest formats."""
 
 import csv
 import json
@@ -6,16 +6,16 @@ import json
 import pytest
 
 from golden import config
-from host import quantisation
+from host.studies import bits
 from host.cli import main
 
 
 def test_formats_size_the_integer_parts_from_the_network():
     cfg = config.preset("drn-1h")  # input gain 480: 9 integer bits + sign + headroom
-    f = quantisation.formats(cfg, 6, 10, "stochastic")
+    f = bits.formats(cfg, 6, 10, "stochastic")
     assert (f["v_bits"], f["vin_bits"], f["g_bits"]) == (17, 17, 13)
     assert f["round_update"] == "stochastic" and f["round_v"] == "nearest"
-    point = quantisation.point_config(cfg, quantisation.Point("truncate", 1e-4, 6, 10))
+    point = bits.point_config(cfg, bits.Point("truncate", 1e-4, 6, 10))
     assert point.precision == "fixed" and point.sigma == 1e-4 and point.fixed.round_v == "truncate"
 
 
@@ -27,7 +27,7 @@ def row(rounding, v_bits, g_bits, acc, float_acc=0.9):
 def test_narrowest_takes_the_fewest_bits_within_tolerance():
     rows = [row("nearest", 10, 10, 0.80), row("nearest", 12, 10, 0.897), row("nearest", 10, 14, 0.899),
             row("nearest", 16, 16, 0.91), row("stochastic", 8, 8, 0.896), row("truncate", 8, 8, 0.5)]
-    best = quantisation.narrowest(rows)
+    best = bits.narrowest(rows)
     assert [(r["rounding"], r["v_bits"], r["g_bits"]) for r in best] == [("nearest", 12, 10), ("stochastic", 8, 8)]
 
 
@@ -39,7 +39,7 @@ def test_quick_sweep_writes_table_json_and_plot(tmp_path, capsys):
     text = capsys.readouterr().out
     with open(out / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == quantisation.COLUMNS
+    assert tuple(rows[0]) == bits.COLUMNS
     assert [int(r["v_frac"]) for r in rows] == [4, 10]
     wide = rows[1]
     assert float(wide["test_accuracy"]) > 0.6 and 0.9 < float(wide["update_cosine"]) <= 1.0

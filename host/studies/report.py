@@ -11,8 +11,8 @@ import numpy as np
 
 from golden.files import atomic_write_bytes, atomic_write_text
 from golden.train import RunError
-from host import critical
-from host.noise import NUDGE_SAMPLES, tables
+from host.studies import critical
+from host.studies.noise import NUDGE_SAMPLES, tables
 
 FIGURES = {"accuracy": "accuracy_vs_sigma.png", "sqrt": "sigma_c_vs_n.png", "curves": "curves.png",
            "models": "sigma_c_vs_model.png"}

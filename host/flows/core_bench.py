@@ -1,4 +1,4 @@
-"""`python -m hdl bench`: the EP core training real MNIST samples in an RTL simulation, timed (tb/bench_core.py)."""
+"""`python -m hdl bench`: the EP core training real MNIST samples in an RTL simulation, timed (host/flows/core_bench_tb.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from golden import datasets
 from golden.fixed_ep import FixedEP
 from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
-from tb.runner import SimBuild
-
-from .core import CoreMode, EPCore
-from .gating import build_suffix
-from .generate import TOP, TYPICAL_IMAGES
-from .relax import SweepOrder
+from hdl.core import CoreMode, EPCore
+from hdl.gating import build_suffix
+from hdl.generate import TOP, TYPICAL_IMAGES
+from hdl.relax import SweepOrder
+from sim.build import SimBuild
 
 PERIOD_NS = 10  # the testbench's clock period
 
@@ -56,7 +55,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
 
     def profile(build: SimBuild) -> None:
         """The profiling run: the same bench on its first sample (parameter port, LOAD, one TRAIN)."""
-        build.run("tb.bench_core", {**params, "images": params["images"][:1], "labels": params["labels"][:1],
+        build.run("host.flows.core_bench_tb", {**params, "images": params["images"][:1], "labels": params["labels"][:1],
                                     "results": str(build.folder / "profile.measured.json"),
                                     "period_ns": PERIOD_NS, "hdl_clock": hdl_clock}, name="profile")
 
@@ -67,7 +66,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
     results = build.folder / "bench.measured.json"
     results.unlink(missing_ok=True)
     start = time.perf_counter()
-    build.run("tb.bench_core", {**params, "results": str(results), "period_ns": PERIOD_NS, "hdl_clock": hdl_clock},
+    build.run("host.flows.core_bench_tb", {**params, "results": str(results), "period_ns": PERIOD_NS, "hdl_clock": hdl_clock},
               name="bench")
     run_seconds = time.perf_counter() - start
     got = json.loads(results.read_text())

@@ -1,0 +1,1 @@
+"""Flows that run a generated core: training on the simulated core, verification, core benchmark, bitstream."""
