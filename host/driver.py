@@ -7,7 +7,7 @@ The same driver code runs on every backend; a backend only provides a `Bus`:
         async def write(self, offset: int, value: int) -> None
         async def wait(self, cycles: int) -> None   # let time pass: clock cycles (sim), sleep (board), advance (model)
 
-- `host.backends.model.CoreModel` (a register-level model of EPTop over the golden FixedEP; `--target golden`),
+- `host.backends.model.CoreModel` (a register-level model of EPTop over the golden FixedEP: the driver's checks without RTL),
 - the RTL in cocotb (host/backends/sim.py `AxiBus`: cocotbext-axi's AxiLiteMaster on EPTop's s_axil port),
 - a board (host/backends/pynq.py `MMIOBus`: pynq MMIO on the core's base address).
 

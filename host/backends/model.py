@@ -1,4 +1,4 @@
-"""A register-level model of EPTop backed by the golden FixedEP: host.driver's Bus for `--target golden` and driver tests.
+"""A register-level model of EPTop backed by the golden FixedEP: host.driver's Bus for the driver's checks without a simulator.
 
 `CoreModel(cfg)` answers reads and writes at the offsets of core_register_map(cfg) as EPTop does
 (hdl/top.py): the register bank is hdl.regmap.RegisterModel; STATUS, the counters, the 64-bit cycle
