@@ -12,10 +12,10 @@ from amaranth.lib import wiring
 
 from golden import config, datasets
 from golden.files import atomic_write_text
-from sim.build import write_verilog
 
 from .core import EPCore
 from .regmap import core_register_map
+from .verilog import write_verilog
 
 TOP = "ep_core"
 C_PREFIX = "EPF"

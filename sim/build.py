@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 from xml.etree import ElementTree
 
+from hdl.verilog import top_ports, write_verilog
+
 if TYPE_CHECKING:  # the testbenches import this module in the simulator: keep it light there
     from amaranth.lib import wiring
 
@@ -142,31 +144,6 @@ def _prepare_path() -> None:
 def waves_requested() -> bool:
     """Whether $EPFPGA_WAVES asks for waveforms (1, true, yes, on)."""
     return os.environ.get(WAVES_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def write_verilog(component: wiring.Component, toplevel: str, folder: Path) -> Path:
-    """Convert `component` to Verilog module `toplevel` in `folder/<toplevel>.v`, reproducibly (no
-    source locations, no absolute paths); the file is rewritten (atomically) only when its text changes."""
-    from amaranth.back import verilog
-
-    text = verilog.convert(component, name=toplevel, emit_src=False)
-    for path in {str(ROOT), str(Path.home())}:
-        if path in text:
-            raise SimulationError(f"the Verilog of {toplevel} contains the absolute path {path}")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{toplevel}.v"
-    if not target.is_file() or target.read_text() != text:
-        from golden.files import atomic_write_text  # stdlib only: light enough for the simulator
-
-        atomic_write_text(target, text)
-    return target
-
-
-def top_ports(verilog: Path, toplevel: str) -> list[str]:
-    """The port names of module `toplevel` in a Verilog file written by `write_verilog`."""
-    text = verilog.read_text()
-    start = text.index(f"module {toplevel}(") + len(f"module {toplevel}(")
-    return [port.strip() for port in text[start:text.index(");", start)].split(",")]
 
 
 def clock_wrapper(verilog: Path, toplevel: str, period_ns: int) -> str:

@@ -13,7 +13,7 @@ import pytest
 from host.flows import bitstream
 from host.backends.pynq import OVERLAY_NAME, VLNV
 from tb.driver_checks import OVERRIDES, make_config
-from sim.build import top_ports
+from hdl.verilog import top_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = {  # board: part, PS IP, PS master port, base address

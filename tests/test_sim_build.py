@@ -1,4 +1,4 @@
-"""sim.build without a simulator run: simulator selection, reproducible Verilog, results parsing, parameters."""
+"""sim.build without a simulator run: simulator selection, the clock wrapper, results parsing, parameters."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from hdl.noise_lanes import NoiseLanes
+from hdl.verilog import top_ports, write_verilog
 from sim import build
-from sim.build import SimulatorUnavailable, clock_wrapper, failed_tests, simulators, tb_params, top_ports, write_verilog
+from sim.build import SimulatorUnavailable, clock_wrapper, failed_tests, simulators, tb_params
 
 
 def test_default_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,19 +35,6 @@ def test_missing_simulator_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert str(error.value) == f"simulator {name!r} is not available: {reason}" + (
         " (apt-get install iverilog)" if name == "icarus" else "")
     assert "\n" not in str(error.value)
-
-
-def test_verilog_is_reproducible_and_rewritten_only_on_change(tmp_path: Path) -> None:
-    path = write_verilog(NoiseLanes(2), "noise_lanes", tmp_path)
-    text = path.read_text()
-    assert "module noise_lanes(" in text
-    assert "(* src" not in text and str(build.ROOT) not in text
-    assert "/site-packages/" not in text
-    before = path.stat().st_mtime_ns
-    assert write_verilog(NoiseLanes(2), "noise_lanes", tmp_path).read_text() == text
-    assert path.stat().st_mtime_ns == before
-    write_verilog(NoiseLanes(3), "noise_lanes", tmp_path)
-    assert path.read_text() != text
 
 
 def test_clock_wrapper_drives_clk_and_keeps_every_other_port(tmp_path: Path) -> None:

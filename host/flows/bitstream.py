@@ -174,7 +174,7 @@ puts "overlay: [file join $overlay_dir {OVERLAY_NAME}.bit] and .hwh"
 def write_sources(cfg: Config, lanes: int, b: Board, folder: Path) -> list[Path]:
     """ep_top.v, regmap.json, config.json and build.tcl for board `b` in `folder`."""
     from hdl.top import EPTop
-    from sim.build import write_verilog
+    from hdl.verilog import write_verilog
 
     top = EPTop(cfg, lanes, addr_width=ADDR_BITS)
     folder.mkdir(parents=True, exist_ok=True)
