@@ -1,13 +1,17 @@
-"""The EP core's register map (hdl/regmap/core.py): the contract registers for a config and the build id."""
+"""The EP core's register map (hdl/regmap/core.py): the contract registers for a config, codes from the gateware's enums, the build id."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from amaranth.hdl import Shape
+
+from golden import config
 from golden.config import Config
 from golden.fixed_formats import derive, lr_codes
 from hdl.core import CoreMode
 from hdl.regmap.core import CORE_ID, build_id, core_register_map
+from hdl.relax import SweepOrder
 
 
 def test_core_map_holds_the_contract_registers_for_the_config() -> None:
@@ -32,6 +36,14 @@ def test_core_map_holds_the_contract_registers_for_the_config() -> None:
         shifts = rm[f"LR_SHIFT{l}"]
         assert shifts.const and shifts.reset == (int(s_w[l]) & 0xFF) | (int(s_b[l]) & 0xFF) << 8
     assert rm["CTRL"].field("start").pulse and rm["ERRORS"].field("recip_sat").mask == 1
+
+
+def test_core_map_codes_are_the_gateware_enums_and_the_config_names() -> None:
+    rm = core_register_map(Config())
+    for field, codes in ((rm["CTRL"].field("mode"), CoreMode), (rm["SETTINGS"].field("order"), SweepOrder)):
+        assert dict(field.values) == {c.name: c.value for c in codes}, field.name
+        assert field.width == Shape.cast(codes).width, field.name  # the register field carries every code
+    assert [name.lower() for name, _ in rm["SETTINGS"].field("order").values] == list(config.SWEEP_ORDERS)
 
 
 def test_build_id_changes_with_formats_and_sizes_only() -> None:

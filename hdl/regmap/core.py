@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import zlib
 
 from golden.config import Config
 from golden.fixed_formats import derive, lr_codes
 
+from ..core import CoreMode
+from ..relax import SweepOrder
 from .language import Field, Register, RegisterMap
 
 CORE_ID = 0x45504631  # ASCII "EPF1"
@@ -19,6 +22,11 @@ def build_id(cfg: Config) -> int:
     """CRC-32 of what a bitstream fixes from the config (layer sizes and number formats)."""
     key = json.dumps({"sizes": cfg.sizes, "fixed": dataclasses.asdict(cfg.fixed)}, sort_keys=True)
     return zlib.crc32(key.encode())
+
+
+def _codes(codes: type[enum.Enum]) -> dict[str, int]:
+    """A field's named values from the gateware's enum, so the register and the port agree by construction."""
+    return {member.name: member.value for member in codes}
 
 
 def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMap:
@@ -44,12 +52,7 @@ def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMa
                   "the noise generators return to their reset states (seed them again).", pulse=True),
             Field("clear_counters", 2, doc="Zero SAMPLE_COUNT, HIT_COUNT, RECIP_SAT_COUNT and the cycle counter.",
                   pulse=True),
-            Field("mode", 4, 2, doc="Command run by start.", values={
-                "TRAIN": 0,   # one sample online: free, (-beta,) +beta phases, measurements, update, refresh
-                "INFER": 1,   # free phase from rest with SWEEPS.eval sweeps; PREDICTION
-                "LOAD": 2,    # after parameter writes: totals and reciprocals (docs/fixed-point.md section 3)
-                "CLEAR": 3,   # warm-start state to 0 (the start of an epoch)
-            }),
+            Field("mode", 4, 2, doc="Command run by start.", values=_codes(CoreMode)),
         )),
         Register("STATUS", "ro", "Core state.", width=8, fields=(
             Field("busy", 0, doc="A command is running."),
@@ -70,8 +73,7 @@ def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMa
             Field("centered", 0, doc="1: centered variant (-beta and +beta phases); 0: positive (+beta only)."),
             Field("warm_start", 1, doc="1: a training sample's free phase starts from the previous training "
                   "sample's free state (STATE); 0: from zero."),
-            Field("order", 2, 2, doc="Sweep order of the layer updates.",
-                  values={"ALTERNATING": 0, "FORWARD": 1, "BACKWARD": 2}),
+            Field("order", 2, 2, doc="Sweep order of the layer updates.", values=_codes(SweepOrder)),
         )),
         Register("SWEEPS", "rw", "Sweeps per phase.", width=16, fields=(
             Field("train", 0, 8, doc="Sweeps per phase of TRAIN (config sweeps)."),
