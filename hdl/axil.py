@@ -46,7 +46,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.regmap import DATA_BITS, WORD_BYTES, RegisterBank, RegisterMap, bus_signature
+from hdl.regmap.bank import RegisterBank, bus_signature
+from hdl.regmap.language import DATA_BITS, WORD_BYTES, RegisterMap
 
 STRB_BITS = DATA_BITS // 8
 FULL_STRB = (1 << STRB_BITS) - 1

@@ -14,7 +14,8 @@ from golden import config, datasets
 from golden.files import atomic_write_text
 
 from .core import EPCore
-from .regmap import core_register_map
+from .regmap.core import core_register_map
+from .regmap.emit import c_header, markdown
 from .verilog import write_verilog
 
 TOP = "ep_core"
@@ -42,7 +43,7 @@ def write_regmap(cfg: config.Config, out: Path) -> list[Path]:
     """regmap.json, regmap.h and regmap.md of the core for `cfg`, written atomically into `out`."""
     regmap = core_register_map(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"regmap.json": regmap.to_json(), "regmap.h": regmap.to_c_header(C_PREFIX), "regmap.md": regmap.to_markdown()}
+    files = {"regmap.json": regmap.to_json(), "regmap.h": c_header(regmap, C_PREFIX), "regmap.md": markdown(regmap)}
     for name, text in files.items():
         atomic_write_text(out / name, text)
     return [out / name for name in files]

@@ -10,7 +10,8 @@ from golden.config import INPUT_PIXELS, Config
 
 from .axil import AXIL_PREFIX, RegisterFile
 from .core import CoreMode, EPCore
-from .regmap import DATA_BITS, MAX_SAMPLES, core_register_map
+from .regmap.core import MAX_SAMPLES, core_register_map
+from .regmap.language import DATA_BITS
 
 WINDOW_BITS = 2 * DATA_BITS  # an element of the MEM_* window: {MEM_*DATA_HI, MEM_*DATA_LO}
 

@@ -21,7 +21,7 @@ Use (the order matters: LOAD computes the reciprocals with the configured BETA_G
     pred = await core.infer(image)        # pixels, INFER; PREDICTION
     theta = await core.read_params(); s0 = await core.read_state(); await core.status()
 
-Offsets, fields and codes come only from the register map (hdl.regmap.core_register_map). Every
+Offsets, fields and codes come only from the register map (hdl.regmap.core.core_register_map). Every
 command waits for STATUS.done at most `timeout_cycles` (CoreTimeout: the core is soft-reset and must
 be configured again); ERRORS' start_busy and mem_busy end a command with a CoreError (recip_sat is
 a result, counted in RECIP_SAT_COUNT like the golden model's recip_saturations). Every error is one
@@ -42,7 +42,8 @@ from golden.config import INPUT_PIXELS, Config
 from golden.fixed_formats import derive, lr_codes
 from golden.network import Layout
 from golden.prng import seed_lanes
-from hdl.regmap import RegisterMap, build_id, core_register_map
+from hdl.regmap.core import build_id, core_register_map
+from hdl.regmap.language import RegisterMap
 
 MASK32 = 0xFFFF_FFFF
 POLL_CYCLES = 200  # cycles between STATUS reads while a command runs

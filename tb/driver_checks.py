@@ -16,7 +16,8 @@ import numpy as np
 
 from golden import config
 from golden.config import Config
-from hdl.regmap import RegisterMap, core_register_map
+from hdl.regmap.core import core_register_map
+from hdl.regmap.language import RegisterMap
 from host.driver import Bus, CoreError, CoreTimeout, EPCoreInterface
 
 TRAIN, INFER = [0, 1], 3  # bundled mnist-subset training images

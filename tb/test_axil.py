@@ -1,4 +1,4 @@
-"""cocotb testbench of hdl.axil.RegisterFile: a register map over AXI4-Lite against hdl.regmap.RegisterModel.
+"""cocotb testbench of hdl.axil.RegisterFile: a register map over AXI4-Lite against hdl.regmap.model.RegisterModel.
 
 The master is cocotbext-axi's AxiLiteMaster; the testbench plays the core: it drives the bank's ro
 inputs and w1c set bits. Every test runs four times (cocotb.parametrize): plain, with random idle
@@ -24,7 +24,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp
 
-from hdl.regmap import WORD_BYTES, Register, RegisterMap, RegisterModel
+from hdl.regmap.language import WORD_BYTES, Register, RegisterMap
+from hdl.regmap.model import RegisterModel
 from host.backends.sim import pauses
 from sim.build import tb_params
 

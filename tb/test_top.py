@@ -20,7 +20,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from hdl.regmap import RegisterMap
+from hdl.regmap.language import RegisterMap
 from sim.build import tb_params
 from host.backends.sim import pauses
 

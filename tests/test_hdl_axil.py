@@ -2,7 +2,7 @@
 """hdl.axil in Amaranth's simulator: AXI4-Lite handshake rules, latencies, responses, and Verilog port names.
 
 The fast companion of the cocotb testbench (tests/test_tb_axil.py, marked `sim`): directed cycle-exact
-cases of the channel handshakes, and a short random run against hdl.regmap.RegisterModel.
+cases of the channel handshakes, and a short random run against hdl.regmap.model.RegisterModel.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from hdl.axil import AXI4LiteSlave, RegisterFile, Resp
-from hdl.regmap import Field, Register, RegisterMap, RegisterModel
+from hdl.regmap.language import Field, Register, RegisterMap
+from hdl.regmap.model import RegisterModel
 
 MAP = RegisterMap("axil_test", [
     Register("ID", "ro", "constant", width=16, reset=0xBEEF, const=True),

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from golden import config
 from hdl.__main__ import main
-from hdl.regmap import core_register_map
+from hdl.regmap.core import core_register_map
+from hdl.regmap.emit import markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "registers.md"
 
@@ -17,7 +18,7 @@ def test_regmap_command_writes_json_header_and_markdown(tmp_path, capsys):
     assert json.dumps(described, sort_keys=True) == json.dumps(json.loads(regmap.to_json()), sort_keys=True)
     header = (tmp_path / "regmap.h").read_text()
     assert f"#define EPF_CTRL_OFFSET 0x{regmap.offset('CTRL'):02x}u" in header
-    assert (tmp_path / "regmap.md").read_text() == regmap.to_markdown()
+    assert (tmp_path / "regmap.md").read_text() == markdown(regmap)
     assert capsys.readouterr().out.count("regmap.") == 3
 
 
@@ -29,4 +30,4 @@ def test_a_bad_preset_is_one_line(tmp_path, capsys):
 
 def test_docs_registers_md_is_the_generated_map_of_drn_xs():
     """Regenerate with: python -m hdl regmap --model drn-xs --out DIR; copy DIR/regmap.md to docs/registers.md."""
-    assert DOCS.read_text() == core_register_map(config.load("drn-xs", hardware=True)).to_markdown()
+    assert DOCS.read_text() == markdown(core_register_map(config.load("drn-xs", hardware=True)))

@@ -12,7 +12,7 @@ import pytest
 
 from golden.config import Config
 from hdl.axil import RegisterFile
-from hdl.regmap import core_register_map
+from hdl.regmap.core import core_register_map
 from sim.build import SimBuild, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim

@@ -1,7 +1,7 @@
 """A register-level model of EPTop backed by the golden FixedEP: host.driver's Bus for the driver's checks without a simulator.
 
 `CoreModel(cfg)` answers reads and writes at the offsets of core_register_map(cfg) as EPTop does
-(hdl/top.py): the register bank is hdl.regmap.RegisterModel; STATUS, the counters, the 64-bit cycle
+(hdl/top.py): the register bank is hdl.regmap.model.RegisterModel; STATUS, the counters, the 64-bit cycle
 counter (LO latches HI), the MEM_* window (a pointer loaded by MEM_ADDR and advanced by every
 MEM_WDATA_LO write and MEM_RDATA_LO read, over PARAMS, STATE and PIXELS; writes past the end of a
 space ignored), the commands (TRAIN, INFER, LOAD, CLEAR) run by the golden model's kernels with the
@@ -29,7 +29,8 @@ from golden.fixed_ep import FixedEP, predict, refresh, train_samples
 from golden.fixed_formats import lr_codes
 from golden.network import sweep_order
 from golden.prng import seed_lanes
-from hdl.regmap import MAX_SAMPLES, RegisterModel, core_register_map
+from hdl.regmap.core import MAX_SAMPLES, core_register_map
+from hdl.regmap.model import RegisterModel
 
 MASK32 = 0xFFFF_FFFF
 ACCESS_CYCLES = 4  # an AXI4-Lite access to the register file, about

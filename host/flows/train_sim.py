@@ -28,7 +28,7 @@ from golden import train as loop
 from golden.config import Config, apply, require
 from golden.datasets import Dataset
 from golden.fixed_formats import derive
-from hdl.regmap import MAX_SAMPLES
+from hdl.regmap.core import MAX_SAMPLES
 from host.driver import DriverExecutor, EPCoreInterface
 from sim.build import ROOT
 

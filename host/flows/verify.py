@@ -29,7 +29,6 @@ from golden.network import Layout, sweep_order
 
 PHASES = ("free", "-beta", "+beta")
 MEASUREMENTS = ("M1", "M2")
-ORDER_CODES = {"alternating": 0, "forward": 1, "backward": 2}  # hdl.relax.SweepOrder
 MAX_SWEEPS = 8          # the trace buffer holds TRAIN samples of up to this many sweeps per phase
 MAX_SAMPLES = 4         # N: EPCore's default max_samples
 BETAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -192,6 +191,8 @@ def run_golden(case: Case, X: np.ndarray, Y: np.ndarray) -> GoldenRun:
 
 def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndarray) -> None:
     """The case file host/flows/verify_tb.py reads: initial parameters, seeds, run settings and samples."""
+    from hdl.relax import SweepOrder
+
     arrays: dict[str, list] = {name: [] for name in ("theta", "seeds", "pixels", "labels", "beta_g", "sn", "samples",
                                                     "nsweeps", "order", "centered", "warm_start", "k_w", "k_b")}
     for case, run in zip(cases, runs, strict=True):
@@ -200,7 +201,7 @@ def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndar
         k_w, _, k_b, _ = lr_codes(cfg, c, 0)
         for name, value in (("theta", run.theta0), ("seeds", run.seeds), ("pixels", X[case.idx]),
                             ("labels", run.labels), ("beta_g", c.beta_g), ("sn", c.sn), ("samples", cfg.samples),
-                            ("nsweeps", cfg.sweeps), ("order", ORDER_CODES[cfg.order]),
+                            ("nsweeps", cfg.sweeps), ("order", SweepOrder[cfg.order.upper()].value),
                             ("centered", cfg.variant == "centered"), ("warm_start", cfg.warm_start),
                             ("k_w", k_w[1:]), ("k_b", k_b[1:])):
             arrays[name].append(np.asarray(value, np.int64))

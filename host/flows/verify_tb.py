@@ -18,10 +18,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, with_timeout
 
+from hdl.core import CoreMode
 from sim.build import tb_params
 
 CLOCK_NS = 10
-MODE = {"TRAIN": 0, "LOAD": 2, "CLEAR": 3}  # hdl.core.CoreMode
 
 
 def _field(word: int, offset: int, width: int, signed: bool = False) -> int:
@@ -51,7 +51,7 @@ class VerifyTB:
     async def command(self, mode: str) -> None:
         """Start a command and let the core run free until `done`; returns on the first idle falling edge."""
         dut = self.dut
-        dut.mode.value = MODE[mode]
+        dut.mode.value = CoreMode[mode].value
         dut.start.value = 1
         await FallingEdge(dut.clk)
         dut.start.value = 0

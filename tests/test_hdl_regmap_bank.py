@@ -1,37 +1,20 @@
 # amaranth: UnusedElaboratable=no
-"""Register map (hdl/regmap.py): declarations, JSON / C header / Markdown emitters, and the RegisterBank in simulation."""
+"""RegisterBank (hdl/regmap/bank.py) in simulation: resets, access kinds, strobes, unmapped words, and equality with RegisterModel."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import random
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
 from golden.config import Config
-from golden.fixed_formats import derive, lr_codes
-from hdl.core import CoreMode
-from hdl.regmap import (CORE_ID, Field, Register, RegisterBank, RegisterMap, RegisterModel, build_id,
-                        core_register_map)
-
-SMALL = RegisterMap("small", [
-    Register("ID", "ro", "constant", width=16, reset=0xBEEF, const=True),
-    Register("CTRL", "rw", "pulses and a mode", width=8, reset=0x20, fields=(
-        Field("go", 0, pulse=True), Field("kick", 1, pulse=True), Field("mode", 4, 3, values={"A": 0, "B": 1}))),
-    Register("LIMIT", "rw", "plain 12-bit value", width=12, reset=0x123, write_strobe=True),
-    Register("STATUS", "ro", "core state with fields", width=8, fields=(Field("busy", 0), Field("count", 4, 4))),
-    Register("FLAGS", "w1c", "sticky flags", width=4, fields=(Field("a", 0), Field("b", 1), Field("c", 3))),
-    Register("DATA", "ro", "read with a strobe", read_strobe=True),
-    Register("SEED", "wo", "write-only with a strobe", write_strobe=True),
-    Register("SHIFTS", "rw", "signed fields", width=16, fields=(
-        Field("w", 0, 8, signed=True), Field("b", 8, 8, signed=True))),
-], doc="A map with every kind of register.")
+from hdl.regmap.bank import RegisterBank
+from hdl.regmap.core import core_register_map
+from hdl.regmap.language import RegisterMap
+from hdl.regmap.model import RegisterModel
+from regmap_small import SMALL
 
 
 class Bus:
@@ -74,129 +57,6 @@ def raw(ctx, port) -> int:
 def setraw(ctx, port, value: int) -> None:
     ctx.set(port.as_value() if hasattr(port, "as_value") else port, value)
 
-
-# ---- declarations ----
-
-def test_regmap_offsets_step_by_four_from_zero_in_declaration_order() -> None:
-    assert [SMALL.offset(r.name) for r in SMALL] == [4 * i for i in range(len(SMALL))]
-    assert SMALL["LIMIT"].reset == 0x123 and "LIMIT" in SMALL and "NOPE" not in SMALL
-    assert SMALL.at(9) is SMALL["LIMIT"] and SMALL.at(SMALL.size) is None
-    with pytest.raises(KeyError):
-        SMALL.offset("NOPE")
-
-
-@pytest.mark.parametrize("make", [
-    lambda: Register("ctrl", "rw"),                                       # lower-case register name
-    lambda: Register("X", "rx"),                                          # unknown access
-    lambda: Register("X", "rw", width=33),                                # wider than the bus
-    lambda: Register("X", "rw", width=4, reset=16),                       # reset does not fit
-    lambda: Register("X", "rw", width=8, fields=(Field("a", 0, 4), Field("b", 3, 2))),  # overlap
-    lambda: Register("X", "rw", width=8, fields=(Field("a", 6, 3),)),     # beyond the width
-    lambda: Register("X", "ro", fields=(Field("a", 0, pulse=True),)),     # pulse on ro
-    lambda: Register("X", "rw", fields=(Field("a", 0, pulse=True),), reset=1),  # pulse resets to 1
-    lambda: Register("X", "ro", write_strobe=True),
-    lambda: Register("X", "rw", read_strobe=True),
-    lambda: Register("X", "rw", const=True),
-    lambda: Field("A", 0),                                                # upper-case field name
-    lambda: Field("a", 0, 2, values={"BIG": 4}),                          # value does not fit
-    lambda: RegisterMap("m", [Register("X", "rw"), Register("X", "ro")]),  # duplicate register
-    lambda: RegisterMap("m", [Register("X", "rw", write_strobe=True), Register("X_WSTB", "rw")]),  # port clash
-    lambda: RegisterMap("m", []),
-])
-def test_regmap_rejects_inconsistent_declarations(make) -> None:
-    with pytest.raises(ValueError):
-        make()
-
-
-def test_core_map_holds_the_contract_registers_for_the_config() -> None:
-    cfg = Config(hidden=[100, 50], lr_weights=[0.05] * 3, lr_biases=[0.05] * 3)
-    rm = core_register_map(cfg)
-    for name in ("ID", "BUILD_ID", "CTRL", "STATUS", "ERRORS", "PREDICTION", "LABEL", "SETTINGS", "SWEEPS",
-                 "BATCH_SIZE", "BETA_G", "NOISE_SN", "NOISE_N", "SEED_LANE", "SEED_DATA", "SAMPLE_COUNT",
-                 "HIT_COUNT", "RECIP_SAT_COUNT", "CYCLE_COUNT_LO", "CYCLE_COUNT_HI", "MEM_SPACE", "MEM_ADDR",
-                 "MEM_WDATA_HI", "MEM_WDATA_LO", "MEM_RDATA_LO", "MEM_RDATA_HI"):
-        assert name in rm, name
-    layers = [r.name for r in rm if r.name.startswith("LR_K_W")]
-    assert layers == ["LR_K_W1", "LR_K_W2", "LR_K_W3"]  # one per weight layer of 1568-100-50-10
-    assert rm["ID"].reset == CORE_ID and rm["ID"].const
-    assert rm["BUILD_ID"].reset == build_id(cfg)
-    assert rm["SEED_LANE"].width == (cfg.fixed.noise_lanes).bit_length()  # reaches the rounding generator L
-    assert rm["LABEL"].width == 4 and rm["ERRORS"].access == "w1c"
-    assert dict(rm["CTRL"].field("mode").values) == {m.name: m.value for m in CoreMode}  # the core's codes
-    assert rm["BATCH_SIZE"].const and rm["BATCH_SIZE"].reset == 1  # online learning only
-    assert rm["BETA_G"].width == cfg.fixed.g_bits
-    _, s_w, _, s_b = lr_codes(cfg, derive(cfg), 0)
-    for l in (1, 2, 3):  # the build's shifts, as signed bytes
-        shifts = rm[f"LR_SHIFT{l}"]
-        assert shifts.const and shifts.reset == (int(s_w[l]) & 0xFF) | (int(s_b[l]) & 0xFF) << 8
-    assert rm["CTRL"].field("start").pulse and rm["ERRORS"].field("recip_sat").mask == 1
-
-
-def test_build_id_changes_with_formats_and_sizes_only() -> None:
-    base = Config()
-    assert build_id(base) == build_id(Config(beta=0.5, sigma=0.1, seed=3))  # run settings are registers
-    assert build_id(base) != build_id(Config(hidden=[200]))
-    assert build_id(base) != build_id(Config(fixed=dataclasses.replace(base.fixed, recip_bits=27)))
-
-
-# ---- emitters ----
-
-def test_json_round_trip_rebuilds_the_same_map_with_its_offsets() -> None:
-    rm = core_register_map(Config())
-    text = rm.to_json()
-    assert RegisterMap.from_json(text) == rm
-    doc = json.loads(text)
-    assert doc["size"] == rm.size == 4 * len(rm)
-    for entry in doc["registers"]:
-        reg = rm[entry["name"]]
-        assert entry["offset"] == rm.offset(reg.name)
-        assert (entry["access"], entry["width"], entry["reset"]) == (reg.access, reg.width, reg.reset)
-        assert [(f["name"], f["lsb"], f["width"], f["values"]) for f in entry["fields"]] == \
-               [(f.name, f.lsb, f.width, dict(f.values)) for f in reg.fields]
-    doc["registers"][3]["offset"] += 4
-    with pytest.raises(ValueError):
-        RegisterMap.from_json(json.dumps(doc))
-
-
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
-@pytest.mark.parametrize("regmap", [SMALL, core_register_map(Config(hidden=[100, 50], lr_weights=[0.05] * 3, lr_biases=[0.05] * 3))], ids=["small", "core"])
-def test_c_header_compiles_and_its_offsets_equal_the_map(regmap: RegisterMap, tmp_path: Path) -> None:
-    (tmp_path / "regs.h").write_text(regmap.to_c_header("EP"))
-    checks = ['#include "regs.h"', '#include "regs.h"  /* include guard */',
-              f"_Static_assert(EP_REGMAP_SIZE == {regmap.size}u, \"size\");"]
-    for reg in regmap:
-        checks.append(f"_Static_assert(EP_{reg.name}_OFFSET == {regmap.offset(reg.name)}u, \"{reg.name}\");")
-        checks.append(f"_Static_assert(EP_{reg.name}_RESET == {reg.reset}u, \"{reg.name}\");")
-        for f in reg.fields:
-            fb = f"EP_{reg.name}_{f.name.upper()}"
-            checks.append(f"_Static_assert({fb}_MASK == {f.mask}u && {fb}_SHIFT == {f.lsb}u && "
-                          f"{fb}_WIDTH == {f.width}u, \"{fb}\");")
-            checks += [f"_Static_assert({fb}_{n} == {v}u, \"{fb}_{n}\");" for n, v in f.values]
-    (tmp_path / "check.c").write_text("\n".join(checks) + "\n")
-    result = subprocess.run(["gcc", "-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only",
-                             "check.c"], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-
-
-def test_c_header_rejects_a_prefix_that_is_no_macro_name() -> None:
-    with pytest.raises(ValueError):
-        SMALL.to_c_header("ep-core")
-
-
-def test_markdown_has_one_table_row_per_register_and_per_field() -> None:
-    rm = core_register_map(Config())
-    text = rm.to_markdown()
-    regs_table = text.split("## Registers")[1].split("## Fields")[0]
-    rows = [line for line in regs_table.splitlines() if line.startswith("| 0x")]
-    assert [row.split(" | ")[1] for row in rows] == [r.name for r in rm]
-    assert [row.split(" | ")[0] for row in rows] == [f"| {rm.offset(r.name):#04x}" for r in rm]
-    fields_table = text.split("## Fields")[1]
-    assert sum(line.startswith("| ") and " | " in line for line in fields_table.splitlines()) - 1 == \
-        sum(len(r.fields) for r in rm)  # minus the header row
-    assert "TRAIN = 0, INFER = 1, LOAD = 2, CLEAR = 3" in text
-
-
-# ---- the bank in simulation ----
 
 def test_bank_registers_start_at_their_reset_values() -> None:
     dut = RegisterBank(SMALL)
