@@ -1,5 +1,5 @@
-"""Tests of the `host` command line: every command's help, training runs, resume, renamed options, and one-line
-errors for bad input."""
+"""Tests of the `host` command line: every command's help, training runs, resume, renamed and inapplicable options, and
+one-line errors for bad input."""
 
 import json
 import os
@@ -110,12 +110,40 @@ def test_deprecated_samples_trains_with_n_readings(capsys, tmp_path):
     (["bench", "sim", "--samples", "4"], "host bench: --samples is now --images K (sim: training images per repeat)"),
     (["hdl", "bench", "--samples", "4"], "host hdl bench: --samples is now --images K (training images)"),
     (["hdl", "bench", "--samples"], "host hdl bench: --samples is now --images K"),
+    (["train", "--lanes", "2"], "--lanes applies to --target sim only, not --target golden"),
+    (["train", "--target", "golden", "--overlay", "x.bit"],
+     "--overlay applies to --target pynq only, not --target golden"),
+    (["train", "--board", "kv260"], "--board applies to --target pynq only, not --target golden"),
+    (["train", "--target", "sim", "--overlay", "x.bit"], "--overlay applies to --target pynq only, not --target sim"),
+    (["train", "--target", "sim", "--board", "kv260"], "--board applies to --target pynq only, not --target sim"),
+    (["train", "--target", "pynq", "--lanes", "4"], "--lanes applies to --target sim only, not --target pynq"),
+    (["train", "--target", "sim", "--dtype", "float64"], "--dtype applies to --target golden only, not --target sim"),
+    (["train", "--target", "pynq", "--dtype", "float32"], "--dtype applies to --target golden only, not --target pynq"),
+    (["train", "--precision", "fixed", "--dtype", "float64"], "--dtype applies to --precision float only, not fixed"),
+    (["bench", "golden", "--images", "3"], "--images applies to bench sim only, not bench golden"),
+    (["bench", "sweep", "--images", "3"], "--images applies to bench sim only, not bench sweep"),
+    (["bench", "sim", "--quick"], "--quick applies to bench golden only, not bench sim"),
+    (["bench", "golden", "--points", "4"], "--points applies to bench sweep only, not bench golden"),
+    (["bench", "sim", "--workers", "2"], "--workers applies to bench sweep only, not bench sim"),
 ])
-def test_renamed_options_are_one_line(capsys, argv, message):
+def test_renamed_and_inapplicable_options_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert err.startswith("host: error: ") and message in err and err.count("\n") == 1
 
+
+def test_a_resumed_run_keeps_its_target_and_its_options(capsys, tmp_path):
+    run_dir = tmp_path / "r"
+    args = ["--train-samples", "64", "--test-samples", "32", "--batch-size", "16", "--no-progress"]
+    assert run(capsys, "train", *args, "--epochs", "1", "--out", str(run_dir))[0] == 0
+    for argv, message in [(["--target", "sim"], f"--resume continues {run_dir} on its target, --target golden, "
+                                                "not --target sim"),
+                          (["--lanes", "2"], "--lanes applies to --target sim only, not --target golden")]:
+        code, _, err = run(capsys, "train", "--resume", str(run_dir), *argv)
+        assert code == 2 and message in err and err.count("\n") == 1
+    code, out, _ = run(capsys, "train", "--resume", str(run_dir), "--target", "golden", "--epochs", "2",
+                       "--no-progress")
+    assert code == 0 and f"resuming {run_dir} after epoch 1" in out
 
 def test_unwritable_out_dir(capsys, tmp_path):
     blocker = tmp_path / "file"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from host.commands.options import CliError, Renamed, count
+from host.commands.options import CliError, Renamed, count, only_for
 from host.flows import train_sim
 from host.studies import speed
 from sim.build import SimulatorUnavailable, simulators
+
+# The options that apply to one benchmark only.
+WHAT_OPTIONS = {"images": ("sim",), "quick": ("golden",), "points": ("sweep",), "workers": ("sweep",)}
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     """The `bench` command's options."""
@@ -31,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """`host bench golden`: training throughput and the fraction of GEMM throughput it reaches; `host bench sim`:
     training through the simulated core and the projected board throughput; `host bench sweep`: a noise sweep on
     a local cluster against the same sweep run serially."""
+    only_for(args, WHAT_OPTIONS, "bench", args.what)
     if args.what == "sim":
         try:
             simulators("verilator")

@@ -57,6 +57,20 @@ def str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def option(dest: str) -> str:
+    """The option spelling of an argparse dest."""
+    return "--" + dest.replace("_", "-")
+
+
+def only_for(args: argparse.Namespace, applies: dict[str, tuple[str, ...]], name: str, chosen: str) -> None:
+    """CliError naming the first option given that does not apply to `chosen` (`applies`: dest -> the values of
+    `name`, e.g. --target, it applies to); options given are those not None and not False."""
+    for dest, choices in applies.items():
+        value = getattr(args, dest)
+        if value is not None and value is not False and chosen not in choices:
+            raise CliError(f"{option(dest)} applies to {name} {' or '.join(choices)} only, not {name} {chosen}")
+
+
 class Deprecated(argparse.Action):
     """An old spelling of an option that still works for one release: it stores into the new option's dest and
     leaves a one-line warning in args.deprecated for main to print once."""

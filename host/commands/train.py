@@ -13,13 +13,15 @@ from golden import config
 from golden import train as loop
 from golden.datasets import DATASET_NAMES, head, load as load_dataset
 from host.backends.pynq import open_board
-from host.commands.options import CliError, Deprecated, count, integer, number
+from host.commands.options import CliError, Deprecated, count, integer, number, only_for
 from host.driver import CoreError, DriverExecutor, EPCoreInterface, run_sync
 from host.flows import train_sim
 from host.flows.bitstream import BOARDS
 from sim.build import SimulatorUnavailable, simulators
 
 TARGETS = ("golden", "sim", "pynq")
+# The options that apply to some targets only; the others apply to all (the hardware targets check the values).
+TARGET_OPTIONS = {"dtype": ("golden",), "lanes": ("sim",), "overlay": ("pynq",), "board": ("pynq",)}
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -46,18 +48,18 @@ def add(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=integer)
     t.add_argument("--seed", type=integer)
     t.add_argument("--dtype", choices=config.DTYPES,
-                   help="float precision: float32 (default) or float64")
+                   help="--target golden, --precision float: float32 (default) or float64")
     t.add_argument("--precision", choices=config.PRECISIONS,
                    help="float (reference) or fixed (bit-accurate hardware model, formats in [fixed] of --config)")
     t.add_argument("--out", type=Path,
                    help="folder for metrics.json and checkpoint.npz (default runs/<time>-<model>-<dataset>)")
     t.add_argument("--resume", type=Path, metavar="DIR",
-                   help="continue the run in DIR (optionally with more --epochs)")
+                   help="continue the run in DIR on its target (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--lanes", type=count, metavar="P",
                    help="--target sim: the simulated core's lanes, a power of two (default: docs/demo.toml's)")
     t.add_argument("--overlay", type=Path, metavar="FILE.bit",
-                   help="--target pynq: an overlay holding the core, its .hwh beside it")
+                   help="--target pynq: an overlay holding the core, its .hwh beside it (it fixes the lanes)")
     t.add_argument("--board", help=f"--target pynq: the packaged overlay of this board ({', '.join(BOARDS)}; "
                                    "default $BOARD)")
     t.set_defaults(run=run)
@@ -98,11 +100,15 @@ def run(args: argparse.Namespace) -> int:
                            "--train/test-samples")
         out = args.resume
         metrics, state = loop.load_run(out)
+        target = metrics.get("target", "golden")
+        if args.target not in (None, target):
+            raise CliError(f"--resume continues {out} on its target, --target {target}, not --target {args.target}")
+        only_for(args, TARGET_OPTIONS, "--target", target)
         cfg = loop.resume_config(metrics, _overrides(args))
-        target = args.target or metrics.get("target", "golden")
         limits = (metrics["dataset"]["train_samples"], metrics["dataset"]["test_samples"])
     else:
         target = args.target or "golden"
+        only_for(args, TARGET_OPTIONS, "--target", target)
         model, overrides = args.model, _overrides(args)
         if target == "sim" and args.model is None and args.config is None:
             cfg_values, run_options = train_sim.demo()
@@ -111,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             limits = (args.train_samples or run_options["train_samples"],
                       args.test_samples or run_options["test_samples"])
         cfg = config.load(model, args.config, overrides, hardware=target != "golden")
+        if args.dtype is not None and cfg.precision != "float":
+            raise CliError(f"--dtype applies to --precision float only, not {cfg.precision}")
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
     args.target = target
     lanes, executor = _hardware_target(args, cfg) if target != "golden" else (0, loop.golden_executor(cfg))
