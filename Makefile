@@ -22,12 +22,12 @@ bench: $(STAMP)
 
 # A PYNQ overlay of the core: host/overlays/$(BOARD)/ep_core.bit + .hwh (host/flows/bitstream.py), built by Vivado.
 # make bitstream BOARD=pynq-z2|kv260|zcu104 [CONFIG=file.toml] [LANES=16]; without Vivado it stops in one line.
-NO_VIVADO = vivado is not on PATH: source <Vivado>/settings64.sh first (python -m host.flows.bitstream --tcl-only --board $(BOARD) writes the Tcl without it)
+NO_VIVADO = vivado is not on PATH: source <Vivado>/settings64.sh first (host bitstream --tcl-only --board $(BOARD) writes the Tcl without it)
 bitstream:
 	$(if $(BOARD),,$(error BOARD is required: make bitstream BOARD=pynq-z2 (or kv260 or zcu104)))
 	$(if $(shell command -v vivado),,$(error $(NO_VIVADO)))
 	@$(MAKE) --no-print-directory $(STAMP)
-	$(BIN)/python -m host.flows.bitstream --board $(BOARD) $(if $(CONFIG),--config $(CONFIG)) $(if $(LANES),--lanes $(LANES))
+	$(BIN)/host bitstream --board $(BOARD) $(if $(CONFIG),--config $(CONFIG)) $(if $(LANES),--lanes $(LANES))
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

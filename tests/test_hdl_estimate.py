@@ -11,9 +11,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hdl.__main__ import main
 from hdl.estimate import PARTS, EstimateError, async_memories, estimate, part, resources, verdict
 from hdl.recip import Reciprocal
+from host.cli import main
 
 
 def test_cells_map_to_resources():
@@ -55,7 +55,7 @@ def test_estimate_command_writes_the_json_and_the_verdict(tmp_path, capsys, monk
 
     monkeypatch.setattr("hdl.estimate.synthesise", synthesise)
     out = tmp_path / "est.json"
-    args = ["estimate", "--config", str(cfg), "--lanes", "1", "--part", "xc7z020", "--out", str(out)]
+    args = ["hdl", "estimate", "--config", str(cfg), "--lanes", "1", "--part", "xc7z020", "--out", str(out)]
     assert main(args) == 0
     assert seen == {"top": "ep_core", "family": "xc7", "rtlil": True}
     result = json.loads(out.read_text())
@@ -69,7 +69,7 @@ def test_estimate_command_writes_the_json_and_the_verdict(tmp_path, capsys, monk
 
 
 def test_estimate_command_rejects_an_unknown_part_in_one_line(capsys):
-    assert main(["estimate", "--model", "drn-xs", "--part", "xc9"]) == 2
+    assert main(["hdl", "estimate", "--model", "drn-xs", "--part", "xc9"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown part 'xc9'" in err
 

@@ -1,4 +1,4 @@
-"""Tests of `python -m hdl generate` (hdl/generate.py): complete, reproducible, consistent with EPCore's formulas."""
+"""Tests of `host hdl generate` (hdl/generate.py): complete, reproducible, consistent with EPCore's formulas."""
 
 import json
 from pathlib import Path
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from golden import config, datasets
-from hdl.__main__ import main
 from hdl.core import EPCore
 from hdl.generate import TOP, memories
+from host.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "hidden = [4]\n"
@@ -25,7 +25,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     (tmp / "batch.toml").write_text(TINY + "batch_size = 4\n")
     outs = tmp / "a", tmp / "b"
     for out in outs:
-        assert main(["generate", "--config", str(cfg), "--lanes", "2", "--out", str(out)]) == 0
+        assert main(["hdl", "generate", "--config", str(cfg), "--lanes", "2", "--out", str(out)]) == 0
     return cfg, *outs
 
 
@@ -79,7 +79,7 @@ def test_bad_input_is_one_line(generated: tuple[Path, Path, Path], tmp_path: Pat
         args = ["--config", str(cfg.parent / args[1])]
     else:
         args = ["--config", str(cfg), *args]
-    assert main(["generate", *args, "--out", str(tmp_path / "out")]) == 2
+    assert main(["hdl", "generate", *args, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and err.startswith("python -m hdl: error: ")
+    assert message in err and err.count("\n") == 1 and err.startswith("host: error: ")
     assert not (tmp_path / "out").exists()

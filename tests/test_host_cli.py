@@ -1,4 +1,5 @@
-"""Tests of the `host` command line: training runs, resume, and one-line errors for bad input."""
+"""Tests of the `host` command line: every command's help, training runs, resume, renamed and inapplicable options, and
+one-line errors for bad input."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from host.cli import main
+from host.cli import build_parser, main
 
 
 def run(capsys, *argv):
@@ -23,7 +24,7 @@ def run(capsys, *argv):
     (["train", "--model", "drn-9h"], "unknown model preset 'drn-9h'"),
     (["train", "--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["train", "--sigma", "-0.1"], "sigma must be >= 0"),
-    (["train", "--samples", "0"], "samples (N) must be >= 1"),
+    (["train", "--readings", "0"], "samples (N) must be >= 1"),
     (["train", "--sigma", "loud"], "expected a number, got 'loud'"),
     (["train", "--epochs", "0"], "epochs must be >= 1"),
     (["train", "--target", "fpga"], "invalid choice: 'fpga'"),
@@ -32,7 +33,7 @@ def run(capsys, *argv):
     (["train", "--target", "sim", "--batch-size", "4"], "batch_size = 4: the core trains online"),
     (["train", "--target", "sim", "--precision", "float"], "precision = float: the core computes the fixed-point"),
     (["train", "--target", "pynq", "--momentum", "0.9"], "momentum must be 0"),
-    (["train", "--target", "sim", "--samples", "17"], "samples (N) = 17: the core measures at most 16 times"),
+    (["train", "--target", "sim", "--readings", "17"], "samples (N) = 17: the core measures at most 16 times"),
     (["train", "--target", "sim", "--lanes", "3"], "--lanes must be a power of two from 1 to 32"),
     (["train", "--target", "sim", "--resume", "x", "--train-samples", "5"], "--resume continues a stored run"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
@@ -43,7 +44,7 @@ def run(capsys, *argv):
     (["sweep", "noise", "--sigma-range", "1e-2,1e-3"], "sigma range: need 0 < min < max"),
     (["sweep", "noise", "--dataset", "mnist,cifar"], "unknown dataset 'cifar'"),
     (["sweep", "noise", "--model", "drn-xs,missing.toml"], "config file missing.toml does not exist"),
-    (["sweep", "noise", "--samples", "1,0"], "samples (N) must be >= 1"),
+    (["sweep", "noise", "--readings", "1,0"], "samples (N) must be >= 1"),
     (["sweep", "noise", "--sigma", "-1"], "sigma values must be >= 0"),
     (["sweep", "noise", "--serial", "--workers", "2"], "not allowed with argument"),
     (["sweep", "noise", "--refine", "-1"], "--refine must be >= 0"),
@@ -57,6 +58,92 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert message in err
     assert err.count("\n") == 1 and err.startswith("host")
 
+
+COMMANDS = ["train", "sweep", "sweep noise", "sweep bits", "report", "bench", "verify", "hdl", "hdl generate",
+            "hdl estimate", "hdl bench", "hdl regmap", "bitstream"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(capsys, command):
+    with pytest.raises(SystemExit) as exit:
+        main([*command.split(), "--help"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: host {command} ")
+
+
+def test_host_help_lists_the_commands_in_order_with_one_line_each(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = [line.split()[0] for line in capsys.readouterr().out.split("COMMAND\n", 1)[1].splitlines()
+              if line.startswith("    ") and not line.startswith("     ")]
+    assert listed == ["train", "sweep", "report", "bench", "verify", "hdl", "bitstream"]
+
+
+@pytest.mark.parametrize("argv", [["train", "--samples", "3"], ["sweep", "noise", "--samples", "1,4"]])
+def test_samples_is_a_deprecated_alias_of_readings(argv):
+    args = build_parser().parse_args(argv)
+    assert args.readings == (3 if argv[0] == "train" else [1, 4])
+    assert args.deprecated == "--samples is deprecated; use --readings"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--samples", "0"], "samples (N) must be >= 1, got 0"),
+    (["sweep", "noise", "--samples", "1,0"], "samples (N) must be >= 1, got 0"),
+])
+def test_deprecated_samples_warns_once_then_runs(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.splitlines() == ["host: warning: --samples is deprecated; use --readings", f"host: error: {message}"]
+
+
+def test_deprecated_samples_trains_with_n_readings(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--samples", "2", "--train-samples", "64", "--test-samples", "32",
+                         "--batch-size", "16", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "r"))
+    assert code == 0 and "N=2," in out
+    assert err == "host: warning: --samples is deprecated; use --readings\n"
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["config"]["samples"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--readings", "2", "--samples", "2"], "argument --samples: not allowed with argument --readings"),
+    (["verify", "--samples", "4"], "host verify: --samples is now --images K (training images per case)"),
+    (["bench", "sim", "--samples", "4"], "host bench: --samples is now --images K (sim: training images per repeat)"),
+    (["hdl", "bench", "--samples", "4"], "host hdl bench: --samples is now --images K (training images)"),
+    (["hdl", "bench", "--samples"], "host hdl bench: --samples is now --images K"),
+    (["train", "--lanes", "2"], "--lanes applies to --target sim only, not --target golden"),
+    (["train", "--target", "golden", "--overlay", "x.bit"],
+     "--overlay applies to --target pynq only, not --target golden"),
+    (["train", "--board", "kv260"], "--board applies to --target pynq only, not --target golden"),
+    (["train", "--target", "sim", "--overlay", "x.bit"], "--overlay applies to --target pynq only, not --target sim"),
+    (["train", "--target", "sim", "--board", "kv260"], "--board applies to --target pynq only, not --target sim"),
+    (["train", "--target", "pynq", "--lanes", "4"], "--lanes applies to --target sim only, not --target pynq"),
+    (["train", "--target", "sim", "--dtype", "float64"], "--dtype applies to --target golden only, not --target sim"),
+    (["train", "--target", "pynq", "--dtype", "float32"], "--dtype applies to --target golden only, not --target pynq"),
+    (["train", "--precision", "fixed", "--dtype", "float64"], "--dtype applies to --precision float only, not fixed"),
+    (["bench", "golden", "--images", "3"], "--images applies to bench sim only, not bench golden"),
+    (["bench", "sweep", "--images", "3"], "--images applies to bench sim only, not bench sweep"),
+    (["bench", "sim", "--quick"], "--quick applies to bench golden only, not bench sim"),
+    (["bench", "golden", "--points", "4"], "--points applies to bench sweep only, not bench golden"),
+    (["bench", "sim", "--workers", "2"], "--workers applies to bench sweep only, not bench sim"),
+])
+def test_renamed_and_inapplicable_options_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("host: error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_resumed_run_keeps_its_target_and_its_options(capsys, tmp_path):
+    run_dir = tmp_path / "r"
+    args = ["--train-samples", "64", "--test-samples", "32", "--batch-size", "16", "--no-progress"]
+    assert run(capsys, "train", *args, "--epochs", "1", "--out", str(run_dir))[0] == 0
+    for argv, message in [(["--target", "sim"], f"--resume continues {run_dir} on its target, --target golden, "
+                                                "not --target sim"),
+                          (["--lanes", "2"], "--lanes applies to --target sim only, not --target golden")]:
+        code, _, err = run(capsys, "train", "--resume", str(run_dir), *argv)
+        assert code == 2 and message in err and err.count("\n") == 1
+    code, out, _ = run(capsys, "train", "--resume", str(run_dir), "--target", "golden", "--epochs", "2",
+                       "--no-progress")
+    assert code == 0 and f"resuming {run_dir} after epoch 1" in out
 
 def test_unwritable_out_dir(capsys, tmp_path):
     blocker = tmp_path / "file"
@@ -207,7 +294,7 @@ def test_a_terminated_sweep_keeps_its_points_and_a_rerun_finishes_it(tmp_path):
 def test_noise_sweep_on_official_files(capsys, tmp_path, shared_datasets):
     out = tmp_path / "study"
     code, text, err = run(capsys, "sweep", "noise", "--quick", "--serial", "--dataset", "mnist,kmnist-testsplit",
-                          "--data-dir", str(shared_datasets), "--samples", "1", "--seeds", "0", "--refine", "1",
+                          "--data-dir", str(shared_datasets), "--readings", "1", "--seeds", "0", "--refine", "1",
                           "--out", str(out), "--no-report")
     assert code == 0, err
     assert "sigma_c drn-xs mnist N=1" in text and "sigma_c drn-xs kmnist-testsplit N=1" in text

@@ -1,11 +1,11 @@
-"""`python -m hdl bench` on a tiny core (1568-2-10, P = 1) in Verilator: the figures, and the core's cycles and
+"""`host hdl bench` on a tiny core (1568-2-10, P = 1) in Verilator: the figures, and the core's cycles and
 hits against the formula and golden FixedEP."""
 
 import json
 
 import pytest
 
-from hdl.__main__ import main
+from host.cli import main
 from sim.build import BUILD_ROOT, SimulatorUnavailable, simulators
 
 pytestmark = pytest.mark.sim
@@ -24,7 +24,7 @@ def tiny_config(tmp_path, hidden: int):
 
 def test_bench_reports_cycles_speed_and_agreement(tmp_path, capsys):
     cfg = tiny_config(tmp_path, 2)
-    assert main(["bench", "--config", str(cfg), "--lanes", "1", "--samples", "2"]) == 0
+    assert main(["hdl", "bench", "--config", str(cfg), "--lanes", "1", "--images", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     result = json.loads(lines[-1])
     assert result["bench"] == "core" and result["sizes"] == [1568, 2, 10] and result["samples"] == 2
@@ -45,7 +45,7 @@ def test_bench_of_the_core_as_synthesized_simulates_the_same_cycles(tmp_path, ca
     cfg = tiny_config(tmp_path, 2)
     results = []
     for extra in ([], ["--no-clock-gating", "--no-pgo"]):
-        assert main(["bench", "--config", str(cfg), "--lanes", "1", "--samples", "2", *extra]) == 0
+        assert main(["hdl", "bench", "--config", str(cfg), "--lanes", "1", "--images", "2", *extra]) == 0
         lines = capsys.readouterr().out.splitlines()
         results.append(json.loads(lines[-1]))
     assert [r["clock_gating"] for r in results] == [True, False] and "clock-gated" not in lines[0]
@@ -59,7 +59,7 @@ def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, cap
     build uses the counts and simulates the same cycles and hits as plain C++ (--no-pgo); an unchanged
     design reuses the profiled build without profiling again; a plain build after it compiles afresh."""
     cfg = tiny_config(tmp_path, 4)
-    args = ["bench", "--config", str(cfg), "--lanes", "2", "--samples", "2"]
+    args = ["hdl", "bench", "--config", str(cfg), "--lanes", "2", "--images", "2"]
     folder = BUILD_ROOT / "verilator" / "ep_core-bench-1568-4-10-p2"
     (folder / "profile.json").unlink(missing_ok=True)  # a profiling run from scratch
     results = []
@@ -80,7 +80,7 @@ def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, cap
         assert result["hits"] == result["golden_hits"]
 
 
-def test_bench_rejects_a_bad_sample_count_in_one_line(tmp_path, capsys):
-    assert main(["bench", "--samples", "0"]) == 2
+def test_bench_rejects_a_bad_image_count_in_one_line(tmp_path, capsys):
+    assert main(["hdl", "bench", "--images", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "samples must be from 1 to 1000, got 0" in err
+    assert err.count("\n") == 1 and "--images must be from 1 to 1000, got 0" in err

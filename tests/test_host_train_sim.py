@@ -135,7 +135,7 @@ def test_bench_sim_measures_the_cycles_of_the_schedule(capsys, monkeypatch: pyte
     demo = tmp_path / "demo.toml"
     demo.write_text(TINY + "[run]\nlanes = 2\ntrain_samples = 6\ntest_samples = 3\n")
     monkeypatch.setattr(train_sim, "DEMO_CONFIG", demo)
-    code, out, err = run(capsys, "bench", "sim", "--repeats", "2", "--samples", "2")
+    code, out, err = run(capsys, "bench", "sim", "--repeats", "2", "--images", "2")
     assert code == 0, err
     result = json.loads(out.rstrip().splitlines()[-1])
     assert result["sizes"] == [1568, 2, 10] and result["lanes"] == 2 and result["samples_per_second"] > 0

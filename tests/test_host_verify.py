@@ -208,7 +208,7 @@ def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int
                                             capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command on core0's build (cached): exit 0 and the summary; with a report of mismatches, exit 1
     and the first divergence."""
-    argv = ["verify", "--config", str(first_config), "--samples", "4", "--seed", "5", "--cases", "2"]
+    argv = ["verify", "--config", str(first_config), "--images", "4", "--seed", "5", "--cases", "2"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("verify: 4 samples x 2 cases, 1568-2-10 with P = 1 on verilator: 0 mismatches (")
@@ -224,7 +224,7 @@ def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--samples", "0"], "--samples must be >= 1, got 0"),
+    (["--images", "0"], "--images must be >= 1, got 0"),
     (["--cases", "0"], "--cases must be >= 1, got 0"),
     (["--lanes", "0"], "--lanes must be a power of two, got 0"),
     (["--lanes", "3"], "--lanes must be a power of two, got 3"),

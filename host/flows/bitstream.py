@@ -1,7 +1,7 @@
 """The overlay flow: EPTop's Verilog and a Vivado Tcl script, generated from the config, that package the core as
 IP and build a PYNQ overlay (ep_core.bit + ep_core.hwh in host/overlays/<board>/, beside the driver).
 
-    python -m host.flows.bitstream --board pynq-z2 [--model drn-xs | --config FILE.toml] [--lanes 16] [--tcl-only]
+    host bitstream --board pynq-z2 [--model drn-xs | --config FILE.toml] [--lanes 16] [--tcl-only]
     make bitstream BOARD=pynq-z2|kv260|zcu104 [CONFIG=FILE.toml] [LANES=16]
 
 writes into build/overlay/<board>/: ep_top.v (EPTop with a 4 KiB AXI4-Lite window), regmap.json,
@@ -22,21 +22,16 @@ Without Vivado on PATH it stops with one line (after writing the sources with --
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from golden import config
 from golden.config import Config
 from golden.files import atomic_write_text
 from host.backends.pynq import CLOCK_HZ, OVERLAY_NAME, OVERLAYS, VLNV
 
-PROG = "python -m host.flows.bitstream"
 TOP = "ep_top"  # the Verilog module the IP packages
 ADDR_BITS = 12  # AXI address bits decoded by the core: a 4 KiB window, the smallest block Vivado assigns
 BUILD = Path(__file__).resolve().parents[2] / "build" / "overlay"
@@ -196,40 +191,9 @@ def vivado() -> str:
     return found
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; bad input ends with one line and exit status 2."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("--board", required=True, help=f"one of {', '.join(BOARDS)}")
-    parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
-    parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
-    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P (default {DEFAULT_LANES})")
-    parser.add_argument("--out", type=Path, help="overlay folder (default host/overlays/<board>)")
-    parser.add_argument("--tcl-only", action="store_true", help="write the sources and build.tcl, do not run Vivado")
-    args = parser.parse_args(argv)
-    try:
-        b = board(args.board)
-        tool = None if args.tcl_only else vivado()
-        from hdl.generate import load_core
-        from host.backends.model import unelaborated
-
-        cfg = unelaborated(load_core(args.model, args.config, args.lanes)).cfg  # checks lanes and batch size
-        folder = BUILD / b.name
-        write_sources(cfg, args.lanes, b, folder)
-        out = (args.out or OVERLAYS / b.name).resolve()
-        if tool is None:
-            print(f"{PROG}: wrote {folder / 'build.tcl'}; run it there with: vivado -mode batch -source build.tcl "
-                  f"-tclargs {out}")
-            return 0
-        done = subprocess.run([tool, "-mode", "batch", "-nojournal", "-log", "vivado.log", "-source", "build.tcl",
-                               "-tclargs", str(out)], cwd=folder)
-        if done.returncode:
-            raise OverlayError(f"Vivado failed (exit {done.returncode}); log: {folder / 'vivado.log'}")
-    except (OverlayError, config.ConfigError, ValueError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
-    print(f"{PROG}: overlay in {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def run_vivado(tool: str, folder: Path, out: Path) -> None:
+    """Build the overlay with `tool` (vivado) from the sources in `folder` into `out`; OverlayError when it fails."""
+    done = subprocess.run([tool, "-mode", "batch", "-nojournal", "-log", "vivado.log", "-source", "build.tcl",
+                           "-tclargs", str(out)], cwd=folder)
+    if done.returncode:
+        raise OverlayError(f"Vivado failed (exit {done.returncode}); log: {folder / 'vivado.log'}")

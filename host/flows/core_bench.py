@@ -1,4 +1,4 @@
-"""`python -m hdl bench`: the EP core training real MNIST samples in an RTL simulation, timed (host/flows/core_bench_tb.py)."""
+"""`host hdl bench`: the EP core training real MNIST samples in an RTL simulation, timed (host/flows/core_bench_tb.py)."""
 
 from __future__ import annotations
 

@@ -337,7 +337,7 @@ def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | No
 
 
 # Boards the bench projects to: (preset, board, lanes). DRN-XS on PYNQ-Z2 at P = 8, the most lanes that fit
-# the xc7z020's 220 DSPs (python -m hdl estimate: 218 at P = 8, 426 at P = 16). DRN-1H on ZCU104 at P = 64:
+# the xc7z020's 220 DSPs (host hdl estimate: 218 at P = 8, 426 at P = 16). DRN-1H on ZCU104 at P = 64:
 # 87,756 cycles per sample against 130,108 at P = 32; P = 128 would gain only 1.3x more (66,724) for twice
 # the lanes (not synthesised: about 26 DSPs a lane puts P = 64 near the xczu7ev's 1,728).
 PROJECTIONS = (("drn-xs", "pynq-z2", 8), ("drn-1h", "zcu104", 64))

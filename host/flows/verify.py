@@ -329,7 +329,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     from golden.datasets import load as load_dataset
     from sim.build import simulators
 
-    _require(samples >= 1, f"--samples must be >= 1, got {samples}")
+    _require(samples >= 1, f"--images must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")
     _require(0 <= seed < 2**32, f"--seed must be in [0, 2^32), got {seed}")
     check_lanes(cfg, lanes)
