@@ -21,6 +21,7 @@ from golden.files import atomic_write_bytes, atomic_write_text
 from golden.fixed_ep import FixedEP
 from golden.float_ep import FloatEP
 from golden.train import Executor, RunError, accuracy, epoch_order, golden_executor
+from host.studies.report import pyplot
 from host.studies.runner import Runner
 
 ROUNDING_SETS = {  # one name per combination of the three rounding points swept together
@@ -208,10 +209,7 @@ def sweep(base: Config, points: list[Point], out: Path, workers: int | None = No
 
 def plot(rows: list[dict], float_acc: dict[float, float]) -> bytes:
     """PNG: test accuracy against voltage bits, a line per conductance width, a panel per rounding and sigma."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = sorted({(r["rounding"], r["sigma"]) for r in rows})
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
     for ax, (rounding, sigma) in zip(axes[0], panels):

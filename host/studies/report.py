@@ -6,6 +6,7 @@ import io
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,7 @@ FIGURES = {"accuracy": "accuracy_vs_sigma.png", "sqrt": "sigma_c_vs_n.png", "cur
 
 
 def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
@@ -28,7 +28,9 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _pyplot():
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only, no display), imported on first use: pyplot is slow to
+    import and most `host` commands draw nothing."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -36,7 +38,7 @@ def _pyplot():
 
 
 def _panels(keys: list[tuple]) -> tuple:
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
@@ -88,7 +90,7 @@ def accuracy_plot(rows: list[dict], estimates: list[dict]) -> bytes:
 
 def sqrt_plot(estimates: list[dict], laws: list[dict]) -> bytes:
     """sigma_c against N on log-log axes, a line per model and dataset, with the sqrt(N) law through N = 1."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     keys = sorted({(e["model"], e["dataset"]) for e in estimates if e["sigma_c"]})
     for i, key in enumerate(keys):
@@ -114,7 +116,7 @@ def curves_plot(curves: list[dict], rows: list[dict]) -> bytes:
     """Test accuracy per epoch at several sigma (mean over seeds), a panel per model and dataset at the smallest N."""
     keys = sorted({(r["model"], r["dataset"]) for r in rows})
     fig, axes = _panels(keys)
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     for ax, (model, dataset) in zip(axes, keys):
@@ -143,7 +145,7 @@ def curves_plot(curves: list[dict], rows: list[dict]) -> bytes:
 
 def models_plot(estimates: list[dict], hidden: dict[str, str]) -> bytes:
     """sigma_c per model (its hidden layers named), a line per dataset and N that more than one model ran."""
-    plt = _pyplot()
+    plt = pyplot()
     models = sorted({e["model"] for e in estimates}, key=lambda m: (hidden.get(m, "").count("-"), hidden.get(m, ""), m))
     fig, ax = plt.subplots(figsize=(1.3 * len(models) + 3.5, 4.0))
     for i, key in enumerate(sorted({(e["dataset"], e["samples"]) for e in estimates})):

@@ -13,8 +13,10 @@ import numpy as np
 
 from golden import config
 from golden.datasets import load as load_dataset
-from golden.train import golden_executor
 from golden.network import Layout
+from golden.train import golden_executor
+from host.studies import noise
+from host.studies.runner import Runner
 
 # PyTorch reference of this algorithm on this machine kind (issue 2): seconds per 60,000-sample epoch
 REFERENCE_EPOCH_SECONDS = {"drn-xs": 71.0, "drn-1h": 534.0}
@@ -120,9 +122,6 @@ def sweep(points: int = 8, workers: int = 2, repeats: int = 1, epochs: int = 30)
     The points are DRN-XS on the bundled subset (5,000 training images, `epochs` epochs each, a few
     seconds of training per point); both runs must give the same accuracies, point for point.
     """
-    from host.studies import noise
-    from host.studies.runner import Runner
-
     study = noise.Study(epochs=epochs)
     grid = noise.grid(study, ["drn-xs"], ["mnist-subset"], [float(s) for s in np.geomspace(1e-4, 1e-1, points - 1)],
                       [1], [0])
