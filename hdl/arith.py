@@ -91,7 +91,7 @@ class MulRound(wiring.Component):
     low 32 bits, and stage 2 keeps only floor(sum / 2^32), which is all stage 3 shifts out: stages
     2 and 3 then compute in values of at most 64 bits, which Verilator computes natively (wider
     ones word by word). The product itself comes from one multiplier: forming it from two
-    narrower ones, native in Verilator too, took 2 more DSP48E1 per NodeUpdate (8 for 6).
+    narrower ones, native in Verilator too, took more DSP48E1s per NodeUpdate (docs/core.md).
     Bit-exact with the golden model for out_bits <= 62 (the golden mul_round clips at
     +-(2^62 - 1) before its caller's saturation; at out_bits = 63 a quotient below -2^62 gives
     -2^62 here).

