@@ -14,7 +14,9 @@ from sim.build import SimulationError
 
 from .estimate import PARTS, EstimateError, estimate, part
 from .estimate import describe as describe_estimate
-from .generate import DEFAULT_LANES, TOP, describe, generate, load_core, write_regmap
+from .core import EPCore
+from .generate import TOP, describe, generate, write_regmap
+from .plan import DEFAULT_LANES, CoreBuild
 
 PROG = "python -m hdl"
 MAX_BENCH_SAMPLES = 1000  # the images travel to the testbench as JSON
@@ -24,7 +26,7 @@ def _add_config(parser: argparse.ArgumentParser, lanes: bool = True) -> None:
     parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
     parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
     if lanes:
-        parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P (default {DEFAULT_LANES})")
+        parser.add_argument("--lanes", type=int, help=f"P (default {DEFAULT_LANES}, or the widest layer rounded up if less)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +59,7 @@ def _regmap(args: argparse.Namespace) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    paths, info = generate(load_core(args.model, args.config, args.lanes), args.out)
+    paths, info = generate(EPCore(CoreBuild.load(args.model, args.config, args.lanes)), args.out)
     for path in paths:
         print(path)
     print(describe(info))
@@ -65,7 +67,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 def _estimate(args: argparse.Namespace) -> None:
     part(args.part)  # an unknown part fails before the core is built
-    core = load_core(args.model, args.config, args.lanes)
+    core = EPCore(CoreBuild.load(args.model, args.config, args.lanes))
     result = {"model": core.cfg.model, "sizes": core.sizes, "lanes": core.lanes, "g_bits": core.cfg.fixed.g_bits,
               **estimate(core, TOP, args.part)}
     text = json.dumps(result)
@@ -80,7 +82,8 @@ def _bench(args: argparse.Namespace) -> None:
 
     config.require(1 <= args.samples <= MAX_BENCH_SAMPLES,
                    f"samples must be from 1 to {MAX_BENCH_SAMPLES}, got {args.samples}")
-    bench(load_core(args.model, args.config, args.lanes, args.clock_gating), args.simulator, args.samples, args.pgo)
+    bench(EPCore(CoreBuild.load(args.model, args.config, args.lanes, args.clock_gating)), args.simulator, args.samples,
+          args.pgo)
 
 
 COMMANDS = {"generate": _generate, "estimate": _estimate, "bench": _bench, "regmap": _regmap}

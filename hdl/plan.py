@@ -305,6 +305,8 @@ class CoreBuild:
         pixels only and `max_samples` readings per node (or a LOAD, should it be longer)."""
         return max(self.train_cycles(INPUT_PIXELS, nsweeps, 1, self.max_samples, True), self.load_cycles())
 
-    def timeout_cycles(self) -> int:
-        """A generous default timeout of a command: TIMEOUT_FACTOR times `longest_command` of the config's sweeps."""
-        return TIMEOUT_FACTOR * self.longest_command(max(self.cfg.sweeps, self.cfg.sweeps_eval))
+    def timeout_cycles(self, nsweeps: int | None = None) -> int:
+        """A generous timeout of a command: TIMEOUT_FACTOR times `longest_command` (of the config's sweeps when
+        `nsweeps` is None)."""
+        return TIMEOUT_FACTOR * self.longest_command(max(self.cfg.sweeps, self.cfg.sweeps_eval) if nsweeps is None
+                                                     else nsweeps)

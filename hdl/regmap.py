@@ -476,7 +476,7 @@ class RegisterModel:
 # ---- the EP core's map ----
 
 CORE_ID = 0x45504631  # ASCII "EPF1"
-MAX_SAMPLES = 16  # default largest run-time N (readings per measurement) of a build
+from .plan import MAX_SAMPLES  # noqa: E402 - the build plan holds a build's default largest run-time N
 
 
 def build_id(cfg: Config) -> int:

@@ -199,10 +199,10 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _hardware_target(args: argparse.Namespace, cfg: config.Config) -> tuple[int, object]:
     """For --target sim or pynq: the config checked against what the core can do, the lanes (sim) and the
     executor (pynq; the simulation makes its own)."""
-    from host.flows import train_sim
+    from hdl.plan import CoreBuild, default_lanes
 
-    lanes = args.lanes if args.lanes is not None else train_sim.default_lanes(cfg)
-    train_sim.check_hardware(cfg, lanes if args.target == "sim" else None)
+    lanes = args.lanes if args.lanes is not None else default_lanes(cfg)
+    CoreBuild(cfg, lanes if args.target == "sim" else 1)  # ConfigError (one line) for what the core cannot run
     if args.target == "sim":
         from sim.build import SimulatorUnavailable, simulators
 
@@ -246,6 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             model = cfg_values.pop("model")
             overrides = {**cfg_values, **{k: v for k, v in overrides.items() if v is not None}}
             limits = (args.train_samples or run["train_samples"], args.test_samples or run["test_samples"])
+            args.lanes = run["lanes"] if args.lanes is None else args.lanes
         cfg = config.load(model, args.config, overrides, hardware=target != "golden")
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
     args.target = target
@@ -268,9 +269,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"note: {data.note}")
     if target == "sim":
         started = time.perf_counter()
-        print(f"building the core for Verilator (build/sim/verilator/{train_sim.build_name(cfg, lanes)}; a few minutes "
+        plan = train_sim.simulation_build(cfg, lanes)
+        print(f"building the core for Verilator (build/sim/verilator/{train_sim.build_name(plan)}; a few minutes "
               "the first time, then reused)")
-        build = train_sim.build_core(cfg, lanes)
+        build = train_sim.build_core(plan)
         print(f"core ready after {time.perf_counter() - started:.0f} s; training in the simulation")
         train_sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
         metrics = json.loads((out / loop.METRICS).read_text())

@@ -34,13 +34,13 @@ def golden_case(overrides: dict[str, Any] = OVERRIDES, lanes: int = LANES) -> di
     """Inputs and the golden model's results (and EPCore's cycle formulas) for the checks, as plain data."""
     from golden import datasets
     from golden.fixed_ep import FixedEP
-    from host.backends.model import cycle_formulas
+    from hdl.plan import CoreBuild
 
     cfg = make_config(overrides)
     data = datasets.load("mnist-subset", progress=False)
     X, Y = data.train_x, data.train_y
     ep = FixedEP(cfg)
-    core = cycle_formulas(cfg, lanes)
+    core = CoreBuild(cfg, lanes)
     c = ep.consts
     case: dict[str, Any] = {"overrides": overrides, "theta": ep.theta.tolist(),
                             "images": [X[t].tolist() for t in TRAIN], "labels": [int(Y[t]) for t in TRAIN],

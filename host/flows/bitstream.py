@@ -32,15 +32,14 @@ from pathlib import Path
 from typing import Sequence
 
 from golden import config
-from golden.config import Config
 from golden.files import atomic_write_text
+from hdl.plan import DEFAULT_LANES, CoreBuild
 from host.backends.pynq import CLOCK_HZ, OVERLAY_NAME, OVERLAYS, VLNV
 
 PROG = "python -m host.flows.bitstream"
 TOP = "ep_top"  # the Verilog module the IP packages
 ADDR_BITS = 12  # AXI address bits decoded by the core: a 4 KiB window, the smallest block Vivado assigns
 BUILD = Path(__file__).resolve().parents[2] / "build" / "overlay"
-DEFAULT_LANES = 16
 
 
 @dataclass(frozen=True)
@@ -171,16 +170,16 @@ puts "overlay: [file join $overlay_dir {OVERLAY_NAME}.bit] and .hwh"
 """
 
 
-def write_sources(cfg: Config, lanes: int, b: Board, folder: Path) -> list[Path]:
+def write_sources(build: CoreBuild, b: Board, folder: Path) -> list[Path]:
     """ep_top.v, regmap.json, config.json and build.tcl for board `b` in `folder`."""
     from hdl.top import EPTop
     from sim.build import write_verilog
 
-    top = EPTop(cfg, lanes, addr_width=ADDR_BITS)
+    top = EPTop(build, addr_width=ADDR_BITS)
     folder.mkdir(parents=True, exist_ok=True)
     files = [write_verilog(top, TOP, folder)]
     for name, text in (("regmap.json", top.regmap.to_json()),
-                       ("config.json", json.dumps({"config": cfg.to_dict(), "lanes": lanes}, indent=2) + "\n"),
+                       ("config.json", json.dumps({"config": build.cfg.to_dict(), "lanes": build.lanes}, indent=2) + "\n"),
                        ("build.tcl", build_tcl(b))):
         atomic_write_text(folder / name, text)
         files.append(folder / name)
@@ -202,19 +201,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--board", required=True, help=f"one of {', '.join(BOARDS)}")
     parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
     parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
-    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P (default {DEFAULT_LANES})")
+    parser.add_argument("--lanes", type=int, help=f"P (default {DEFAULT_LANES}, or the widest layer rounded up if less)")
     parser.add_argument("--out", type=Path, help="overlay folder (default host/overlays/<board>)")
     parser.add_argument("--tcl-only", action="store_true", help="write the sources and build.tcl, do not run Vivado")
     args = parser.parse_args(argv)
     try:
         b = board(args.board)
         tool = None if args.tcl_only else vivado()
-        from hdl.generate import load_core
-        from host.backends.model import unelaborated
-
-        cfg = unelaborated(load_core(args.model, args.config, args.lanes)).cfg  # checks lanes and batch size
+        build = CoreBuild.load(args.model, args.config, args.lanes)
         folder = BUILD / b.name
-        write_sources(cfg, args.lanes, b, folder)
+        write_sources(build, b, folder)
         out = (args.out or OVERLAYS / b.name).resolve()
         if tool is None:
             print(f"{PROG}: wrote {folder / 'build.tcl'}; run it there with: vivado -mode batch -source build.tcl "
