@@ -177,7 +177,7 @@ async def check_train(bus: Bus, case: dict[str, Any]) -> None:
         assert (await core.read_state()).tolist() == case["states"][i], f"sample {i}: warm-start state"
         if i == 0:
             took = (await core.status())["cycles"] - before
-            assert took == case["cycles"]["TRAIN"], f"TRAIN took {took} cycles, EPCore.train_cycles says " \
+            assert took == case["cycles"]["TRAIN"], f"TRAIN took {took} cycles, CoreBuild.train_cycles says " \
                 f"{case['cycles']['TRAIN']}"
     assert (await core.read_params()).tolist() == case["theta_after"], "parameters after training"
     assert await core.infer(np.array(case["infer_image"], np.uint8)) == case["infer_pred"], "inference"
