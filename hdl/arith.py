@@ -11,6 +11,8 @@ from amaranth.lib.wiring import In, Out
 from golden.fixed_arith import MAX_SHIFT, NEAREST, STOCHASTIC, TRUNCATE
 from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 
+from .layout import MUL_LATENCY
+
 MIN_SHIFT = -62  # a left shift beyond this saturates every non-zero product in the golden model
 MAX_OUT_BITS = 63
 
@@ -97,7 +99,7 @@ class MulRound(wiring.Component):
     -2^62 here).
     """
 
-    latency = 3
+    latency = MUL_LATENCY
 
     def __init__(self, a_bits: int, m_bits: int, s: int | Sequence[int], out_bits: int,
                  signed_out: bool = True, mode: Rounding | None = None) -> None:

@@ -8,13 +8,13 @@ from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.config import INPUT_PIXELS, Config
-from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants, derive, lr_codes
-from golden.network import Layout
+from golden.config import INPUT_PIXELS
+from golden.fixed_formats import MAX_MULTIPLIER_BITS
 
 from .measure import Measure
 from .noise_lanes import NoiseLanes
 from .params import ParamAddress
+from .plan import CoreBuild, Dst, Src
 from .project import InputProjection
 from .refresh import RefreshEngine, RefreshMem
 from .relax import RelaxEngine, RelaxMem, SweepOrder
@@ -39,43 +39,13 @@ class TraceKind(enum.Enum, shape=1):
     MEASURE = 1  # Measure wrote one measured node
 
 
-class Src(enum.Enum, shape=4):
-    """Where a copy word is read (every source answers one cycle after its address)."""
-
-    ZERO = 0
-    LABEL = 1    # 1 if the entry's address is the label, else 0
-    PROJ = 2     # InputProjection P_j
-    S0 = 3       # warm-start state (flat node order)
-    FREE = 4     # free state
-    S1 = 5       # -beta state
-    RELAX_V = 6
-    UPD_GP = 7   # the parameter memory's GP banks (layers >= 2)
-    UPD_B = 8
-    REF_R = 9
-
-
-class Dst(enum.Enum, shape=4):
-    """Where a copy word is written."""
-
-    RELAX_G = 0
-    RELAX_B = 1
-    RELAX_R = 2
-    RELAX_P = 3
-    RELAX_Y = 4
-    RELAX_V = 5
-    FREE = 6
-    FREE_S0 = 7
-    S1 = 8
-    S0 = 9
-
-
 class EPCore(wiring.Component):
     """One online (batch 1) training sample or one inference, bit-exact with golden `train_samples` / `predict`.
 
     Units: InputProjection, RelaxEngine, Measure with NoiseLanes(consts.lanes) (lane L, the rounding
     generator, serves the UpdateEngine), UpdateEngine, RefreshEngine, all with `lanes` P lanes.
 
-    One parameter memory: the UpdateEngine's GP, GM and B banks (hdl/params.py `ParamLayout`) hold
+    One parameter memory: the UpdateEngine's GP, GM and B banks (hdl/layout.py `ParamLayout`) hold
     every conductance and bias once. InputProjection and RefreshEngine read the conductances in
     place through its shared read port (one address, every lane's GP and GM word the next cycle);
     the sequencer runs one engine at a time, so the port is driven by whichever runs (projection,
@@ -83,7 +53,7 @@ class EPCore(wiring.Component):
     the rows of the conductances of layers >= 2 (each twice: from below and, transposed, from above),
     the biases and the reciprocals. A copy engine moves one word per cycle between the units' host
     ports, driven by a ROM of (source, bank, address, destination, bank, address) entries that the
-    constructor computes from the layouts (`programs`), in segments:
+    build computes from the layouts (hdl/plan.py `CoreBuild.programs`), in segments:
 
     - `sync_a` (after an update or a host load): GP (layers >= 2) and B -> Relax G and B;
     - then RefreshEngine runs, then `sync_b`: Refresh R -> Relax R;
@@ -118,7 +88,7 @@ class EPCore(wiring.Component):
       state); trace_sweep 0; trace_layer the node's layer; trace_index the flat free-node index
       (golden n_off order); trace_mask 1; trace_data[0] the measured code (the other elements 0).
 
-    `trace_entries_per_train` gives the number of entries of a TRAIN sample.
+    `CoreBuild.trace_entries_per_train` gives the number of entries of a TRAIN sample.
 
     Ports
     -----
@@ -133,7 +103,7 @@ class EPCore(wiring.Component):
     state_we, state_waddr, state_wdata : In -- write S0 (idle only: a resumed run's warm-start state)
     recip_saturations : Out -- sum of the RefreshEngine's flag counts over its runs
 
-    Cycles per TRAIN sample (`train_cycles`, pixels back to back, `nonzero` of them with vin != 0):
+    Cycles per TRAIN sample (`CoreBuild.train_cycles`, pixels back to back, `nonzero` of them with vin != 0):
     (projection + 2) + phases x (relax + 1) + 2 x (measure + 1) + (update + 1) + (refresh + 1) + 5
     + copies, phases = 3 centered else 2, the units' own counts (`expected_cycles`, `cycle_count`),
     copies = a segment's entries + 3 each: py (n_1 + n_top), V in and out (n_free each, twice more
@@ -152,7 +122,7 @@ class EPCore(wiring.Component):
     fed and drained while busy, and reset with the core); the default, ungated, is the design to
     synthesize (a clock gated in logic does not belong in an FPGA's fabric).
 
-    `lower_bound` = ceil(ops / P), ops = nonzero n_1 (projection MACs) + phases x nsweeps x
+    `CoreBuild.lower_bound` = ceil(ops / P), ops = nonzero n_1 (projection MACs) + phases x nsweeps x
     sum_{l >= 2} 2 n_{l-1} n_l (relaxation MACs, each W_l used from both sides) + n_cond (the
     update, one multiply-accumulate per conductance) + n_cond (the totals), n_cond the number of
     conductances: DRN-XS as above 22,263 (train_cycles / lower_bound = 1.083). It counts one
@@ -160,34 +130,32 @@ class EPCore(wiring.Component):
     small networks can come in under it (1568-4-10, P = 1: 14,248).
     """
 
-    def __init__(self, cfg: Config, lanes: int, consts: FixedConstants | None = None, max_samples: int = 4,
-                 clock_gating: bool = False) -> None:
-        self.cfg = cfg
-        self.consts = c = consts if consts is not None else derive(cfg)
-        self.lanes = L = lanes
-        self.clock_gating = clock_gating
-        self.layout = lay = Layout.of(list(cfg.sizes))
-        self.sizes = n = [int(v) for v in lay.sizes]
-        self.top = top = len(n) - 1
-        self.n_free = int(lay.n_free)
-        self.n_params = int(lay.n_params)
-        self.out_off = int(lay.n_off[top])
-        _, s_w, _, s_b = lr_codes(cfg, c, 0)
-        self.project = InputProjection(c, n[1], L)
-        self.relax = RelaxEngine(c, n, L, clock_gating=clock_gating)
-        self.measure = Measure(c, self.n_free, c.lanes, max_samples)
+    def __init__(self, build: CoreBuild) -> None:
+        self.build = b = build
+        self.cfg, self.consts, self.lanes, self.clock_gating = b.cfg, b.consts, b.lanes, b.clock_gating
+        c, L = b.consts, b.lanes
+        self.sizes, self.top, self.n_free, self.n_params, self.out_off = b.sizes, b.top, b.n_free, b.n_params, b.out_off
+        n, top = self.sizes, self.top
+        self.layout = b.relax.layout
+        w_shifts, b_shifts = b.shifts
+        self.project = InputProjection(c, b.projection)
+        self.relax = RelaxEngine(c, b.relax, clock_gating=b.clock_gating)
+        self.measure = Measure(c, b.measure)
         self.noise = NoiseLanes(c.lanes)
-        self.update = UpdateEngine(c, n, L, [int(s) for s in s_w[1:]], [int(s) for s in s_b[1:]], clock_gating)
-        self.refresh = RefreshEngine(c, n, L, cfg.variant == "centered", clock_gating)
-        self.data_bits = max(c.g_bits + 2, c.b_bits, c.acc_bits, c.v_bits, c.recip_bits + 2, c.vin_bits) + 1
-        self._build_programs()
+        self.update = UpdateEngine(c, b.update, w_shifts, b_shifts, b.clock_gating)
+        self.refresh = RefreshEngine(c, b.refresh, b.centered, b.clock_gating)
+        self.data_bits, self.bank_bits, self.addr_bits = b.data_bits, b.bank_bits, b.addr_bits
+        self.segments = b.segments
+        self.rom_layout = data.StructLayout({"src": Src, "sbank": self.bank_bits, "saddr": self.addr_bits,
+                                             "dst": Dst, "dbank": self.bank_bits, "daddr": self.addr_bits})
+        self.rom = [dict(zip(("src", "sbank", "saddr", "dst", "dbank", "daddr"), e)) for e in b.rom]
         k_shape = data.ArrayLayout(unsigned(MAX_MULTIPLIER_BITS), top)
         super().__init__({
             "start": In(1), "mode": In(CoreMode), "busy": Out(1), "done": Out(1),
             "cycles": Out(unsigned(CYCLE_BITS)), "pred": Out(range(max(n[top], 2))), "hit": Out(1),
             "pix_valid": In(1), "pix_data": In(unsigned(8)), "pix_ready": Out(1),
             "label": In(range(max(n[top], 2))), "beta_g": In(unsigned(c.g_bits)), "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
-            "samples": In(range(max_samples + 1)), "k_w": In(k_shape), "k_b": In(k_shape),
+            "samples": In(range(b.max_samples + 1)), "k_w": In(k_shape), "k_b": In(k_shape),
             "nsweeps": In(unsigned(8)), "order": In(SweepOrder), "centered": In(1), "warm_start": In(1),
             "param_we": In(1), "param_addr": In(range(self.n_params)), "param_wdata": In(signed(self.data_bits)),
             "param_raddr": In(range(self.n_params)), "param_rdata": Out(signed(self.data_bits)),
@@ -199,103 +167,6 @@ class EPCore(wiring.Component):
             "trace_layer": Out(range(top + 1)), "trace_index": Out(range(max(self.n_free, max(self.relax.groups)) + 1)),
             "trace_mask": Out(L), "trace_data": Out(data.ArrayLayout(signed(c.v_bits), L)),
         })
-
-    # ---- layouts and copy programs -----------------------------------------------------------
-
-    def node_word(self, node: int) -> tuple[int, int]:
-        """(bank, address) of free node `node` (flat n_off order) in the engines' node memories."""
-        l = max(k for k in range(1, self.top + 1) if int(self.layout.n_off[k]) <= node)
-        j = node - int(self.layout.n_off[l])
-        return j % self.lanes, self.relax.v_base[l] + j // self.lanes
-
-    def _upd_w(self, l: int, i: int, j: int) -> tuple[int, int]:
-        """(bank, address) of W_l[i, j], l >= 2, in the parameter memory's GP banks."""
-        minus, bank, addr = self.update.params.weight(l, i, j)
-        assert not minus
-        return bank, addr
-
-    def _build_programs(self) -> None:
-        L, n, top, r, f = self.lanes, self.sizes, self.top, self.relax, self.refresh
-        progs: dict[str, list[tuple]] = {}
-        a: list[tuple] = []
-        for l in range(1, top + 1):
-            for j in range(n[l]):
-                p, g = j % L, j // L
-                if l > 1:
-                    for i in range(n[l - 1]):
-                        a.append((Src.UPD_GP, *self._upd_w(l, i, j), Dst.RELAX_G, p, r.g_base[l] + g * r.terms[l] + i))
-                if l < top:
-                    lo = n[l - 1] if l > 1 else 0
-                    for k in range(n[l + 1]):
-                        a.append((Src.UPD_GP, *self._upd_w(l + 1, j, k), Dst.RELAX_G, p,
-                                  r.g_base[l] + g * r.terms[l] + lo + k))
-                a.append((Src.UPD_B, p, r.v_base[l] + g, Dst.RELAX_B, p, r.v_base[l] + g))
-        progs["sync_a"] = a
-        progs["sync_b"] = [(Src.REF_R, p, x, Dst.RELAX_R, p, x) for p in range(L) for x in range(f.r_depth)]
-        progs["py"] = ([(Src.PROJ, 0, j, Dst.RELAX_P, j % L, j // L) for j in range(n[1])]
-                       + [(Src.LABEL, 0, j, Dst.RELAX_Y, j % L, j // L) for j in range(n[top])])
-        nodes = [self.node_word(v) for v in range(self.n_free)]
-        for name, src in (("v_from_s0", Src.S0), ("v_from_zero", Src.ZERO), ("v_from_free", Src.FREE)):
-            progs[name] = [(src, 0, v, Dst.RELAX_V, *nodes[v]) for v in range(self.n_free)]
-        for name, dst in (("v_to_free_s0", Dst.FREE_S0), ("v_to_free", Dst.FREE), ("v_to_s1", Dst.S1)):
-            progs[name] = [(Src.RELAX_V, *nodes[v], dst, 0, v) for v in range(self.n_free)]
-        progs["clear_s0"] = [(Src.ZERO, 0, v, Dst.S0, 0, v) for v in range(self.n_free)]
-        self.programs = progs
-        self.segments: dict[str, tuple[int, int]] = {}
-        entries: list[tuple] = []
-        for name, prog in progs.items():
-            self.segments[name] = (len(entries), len(prog))
-            entries += prog
-        self.bank_bits = max(L.bit_length() - 1, 1)
-        self.addr_bits = max(max(e[2] for e in entries), max(e[5] for e in entries), 1).bit_length()
-        self.rom_layout = data.StructLayout({"src": Src, "sbank": self.bank_bits, "saddr": self.addr_bits,
-                                             "dst": Dst, "dbank": self.bank_bits, "daddr": self.addr_bits})
-        self.rom = [{"src": e[0], "sbank": e[1], "saddr": e[2], "dst": e[3], "dbank": e[4], "daddr": e[5]}
-                    for e in entries]
-
-    # ---- cycles --------------------------------------------------------------------------------
-
-    def copy_cycles(self, name: str) -> int:
-        """Cycles of a copy segment: entries + 3 (its start state, the source and destination stages)."""
-        return self.segments[name][1] + 3
-
-    def train_cycles(self, nonzero: int, nsweeps: int, sn: int, samples: int, centered: bool) -> int:
-        """`cycles` after a TRAIN sample whose pixels come back to back (`nonzero` with vin != 0)."""
-        proj = self.project.expected_cycles(nonzero) + 2  # start, busy cycles, done
-        relax = self.relax.cycle_count(nsweeps) + 1
-        meas = self.measure.expected_cycles(sn, samples) + 1  # busy cycles, done (the second's start)
-        phases = 3 if centered else 2
-        copies = (self.copy_cycles("py") + self.copy_cycles("v_from_s0") + self.copy_cycles("v_to_free_s0")
-                  + (self.copy_cycles("v_to_s1") + self.copy_cycles("v_from_free") if centered else 0))
-        # + the first measurement's start, 3 decision states and done
-        return proj + phases * relax + 2 * meas + self.update.cycle_count() + 1 + self.tail_cycles() + copies + 5
-
-    def tail_cycles(self) -> int:
-        """Cycles of the end of every TRAIN sample: sync_a, refresh, sync_b."""
-        return self.copy_cycles("sync_a") + self.refresh.cycle_count() + 1 + self.copy_cycles("sync_b")
-
-    def load_cycles(self) -> int:
-        """`cycles` after a LOAD command (the tail and the done cycle)."""
-        return self.tail_cycles() + 1
-
-    def infer_cycles(self, nonzero: int, nsweeps: int) -> int:
-        """`cycles` after an INFER sample."""
-        # + 2 decision states and done
-        return (self.project.expected_cycles(nonzero) + 2 + self.copy_cycles("py") + self.copy_cycles("v_from_zero")
-                + self.relax.cycle_count(nsweeps) + 1 + self.copy_cycles("v_to_free") + 3)
-
-    def lower_bound(self, nonzero: int, nsweeps: int, centered: bool) -> int:
-        """ceil(ops / P): a TRAIN sample's multiply-accumulates spread over the P lanes (docs/core.md)."""
-        n, top = self.sizes, self.top
-        n_cond = sum(n[l - 1] * n[l] for l in range(1, top + 1))
-        relax = (3 if centered else 2) * nsweeps * sum(2 * n[l - 1] * n[l] for l in range(2, top + 1))
-        ops = nonzero * n[1] + relax + n_cond + n_cond  # projection, relaxation, update, totals
-        return -(-ops // self.lanes)
-
-    def trace_entries_per_train(self, nsweeps: int, centered: bool) -> int:
-        """Trace entries of one TRAIN sample: an ITERATE per group per layer update, a MEASURE per free node twice."""
-        phases = 3 if centered else 2
-        return phases * nsweeps * sum(self.relax.groups[1:]) + 2 * self.n_free
 
     # ---- gateware ------------------------------------------------------------------------------
 
@@ -345,7 +216,7 @@ class EPCore(wiring.Component):
         m.d.comb += rom_r.addr.eq(pc)
 
         # Node maps (Measure's flat node index -> engine bank/address).
-        nodes = [self.node_word(v) for v in range(self.n_free)]
+        nodes = [self.build.node_word(v) for v in range(self.n_free)]
         node_bank = Array(Const(b, self.bank_bits) for b, _ in nodes)
         node_addr = Array(Const(x, self.addr_bits) for _, x in nodes)
 

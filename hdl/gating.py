@@ -28,8 +28,3 @@ def gated_domain(m: Module, name: str, enable: Value, gating: bool) -> Callable[
     m.d.comb += [fall.clk.eq(ClockSignal()), gated.clk.eq(ClockSignal() & en), gated.rst.eq(ResetSignal())]
     m.d[fall.name] += en.eq(enable | ResetSignal())
     return DomainRenamer(name)
-
-
-def build_suffix(gating: bool) -> str:
-    """What a simulation build's folder name adds for the ungated core (the gated one is the default)."""
-    return "" if gating else "-ungated"

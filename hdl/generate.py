@@ -14,29 +14,15 @@ from golden import config, datasets
 from golden.files import atomic_write_text
 
 from .core import EPCore
+from .plan import CoreBuild
 from .regmap.core import core_register_map
 from .regmap.emit import c_header, markdown
 from .verilog import write_verilog
 
 TOP = "ep_core"
 C_PREFIX = "EPF"
-DEFAULT_LANES = 16
 # The images whose mean non-zero pixel count stands for a typical sample in the summary's cycle counts.
 TYPICAL_IMAGES = "mnist-subset"
-
-
-def load_core(model: str | None, config_file: Path | None, lanes: int, clock_gating: bool = False) -> EPCore:
-    """The EPCore of a preset or TOML config (on the hardware defaults) with `lanes` lanes (`clock_gating`: the
-    simulation build, EPCore's); ConfigError names a config it cannot build."""
-    cfg = config.load(model, config_file, hardware=True)
-    # lanes own the nodes j = p mod P of every layer: more than the widest layer's nodes would only idle
-    widest = 1 << (max(cfg.sizes[1:]) - 1).bit_length()
-    config.require(lanes in [1 << k for k in range(widest.bit_length())],
-                   f"lanes must be a power of two from 1 to {widest} (the widest layer, rounded up), got {lanes}")
-    # lr_codes scales the update by 1/batch_size; the core applies every sample's update at once
-    config.require(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online, one sample "
-                   "per update; set batch_size = 1 in the config")
-    return EPCore(cfg, lanes, clock_gating=clock_gating)
 
 
 def write_regmap(cfg: config.Config, out: Path) -> list[Path]:
@@ -67,21 +53,22 @@ def memories(component: wiring.Component) -> list[dict]:
     return found
 
 
-def typical_nonzero(core: EPCore) -> float:
+def typical_nonzero(build: CoreBuild) -> float:
     """Mean number of pixels with vin != 0 per training image of TYPICAL_IMAGES (cost of the projection)."""
     images = datasets.load(TYPICAL_IMAGES, progress=False).train_x
-    return float(np.count_nonzero(core.consts.vin_table[images], axis=1).mean())
+    return float(np.count_nonzero(build.consts.vin_table[images], axis=1).mean())
 
 
 def summary(core: EPCore) -> dict:
     """Sizes, formats, lanes, the schedule's cycles per sample and the memories of `core`."""
-    cfg, c = core.cfg, core.consts
+    build = core.build
+    cfg, c = build.cfg, build.consts
     centered = cfg.variant == "centered"
-    mean = typical_nonzero(core)
+    mean = typical_nonzero(build)
     nonzero = round(mean)
     mems = memories(core)
-    train = core.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples, centered)
-    bound = core.lower_bound(nonzero, cfg.sweeps, centered)
+    train = build.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples, centered)
+    bound = build.lower_bound(nonzero, cfg.sweeps, centered)
     return {
         "top": TOP, "model": cfg.model, "sizes": core.sizes, "lanes": core.lanes, "noise_lanes": c.lanes,
         "formats": dataclasses.asdict(cfg.fixed),
@@ -94,8 +81,8 @@ def summary(core: EPCore) -> dict:
             "train_cycles": train,
             "lower_bound": bound,
             "train_over_lower_bound": round(train / bound, 3),
-            "infer_cycles": core.infer_cycles(nonzero, cfg.sweeps_eval),
-            "load_cycles": core.load_cycles(),
+            "infer_cycles": build.infer_cycles(nonzero, cfg.sweeps_eval),
+            "load_cycles": build.load_cycles(),
         },
         "memories": mems,
         "memory_bits": sum(m["bits"] for m in mems),

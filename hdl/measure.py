@@ -10,10 +10,10 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fixed_arith import STOCHASTIC
 from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 
 from .arith import MulRound, Rounding, saturate
+from .layout import MeasureLayout
 from .noise_lanes import CODE_SHAPE
 
 CYCLE_BITS = 32
@@ -51,18 +51,13 @@ class Measure(wiring.Component):
 
     Cycles: node g takes max(N', 1) cycles of draws (N' = 0 when sn = 0, else N), back to back;
     the code sum, MulRound's 3 stages and the final add-and-saturate follow in a pipeline, so
-    `cycles` = n_free * max(N', 1) + 5 (`expected_cycles`).
+    `cycles` = n_free * max(N', 1) + 5 (MeasureLayout.expected_cycles).
     """
 
-    def __init__(self, consts: FixedConstants, n_free: int, lanes: int, max_samples: int) -> None:
-        for name, value in (("n_free", n_free), ("lanes", lanes), ("max_samples", max_samples)):
-            if not isinstance(value, int) or value < 1:
-                self._MustUse__used = True
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if consts.round_noise == STOCHASTIC:
-            self._MustUse__used = True
-            raise ValueError("the measurement cannot use stochastic rounding")
-        self.consts, self.n_free, self.lanes, self.max_samples = consts, n_free, lanes, max_samples
+    def __init__(self, consts: FixedConstants, geometry: MeasureLayout) -> None:
+        self.consts, self.geometry = consts, geometry
+        self.n_free, self.lanes, self.max_samples = n_free, lanes, max_samples = (geometry.n_free, geometry.lanes,
+                                                                                 geometry.max_samples)
         self.sum_shape = signed(CODE_SHAPE.width + max_samples.bit_length())  # |c_1 + ... + c_N| <= 510 N
         self.mul = MulRound(self.sum_shape.width, MAX_MULTIPLIER_BITS, consts.Fs, consts.v_bits + 2,
                             mode=Rounding(consts.round_noise))
@@ -81,11 +76,6 @@ class Measure(wiring.Component):
             "m_data": Out(signed(consts.v_bits)),
             "cycles": Out(CYCLE_BITS),
         })
-
-    def expected_cycles(self, sn: int, samples: int) -> int:
-        """`cycles` at done for a measurement with these run-time inputs."""
-        per_node = samples if sn and samples else 1
-        return self.n_free * per_node + 5
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

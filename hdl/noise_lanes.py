@@ -45,10 +45,13 @@ class NoiseLanes(wiring.Component):
     After reset every lane p holds golden.prng.lane_seed(0, 0, p), the seeds of seed 0, epoch 0.
     """
 
-    def __init__(self, lanes: int) -> None:
+    def __new__(cls, lanes: int) -> NoiseLanes:
+        # checked before the component exists: one that failed to construct would be reported as never used
         if not isinstance(lanes, int) or lanes < 1:
-            self._MustUse__used = True  # a component that failed to construct is not an unused one
             raise ValueError(f"lanes must be an integer >= 1, got {lanes!r}")
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, lanes: int) -> None:
         self.lanes = lanes
         count = lanes + 1
         super().__init__({

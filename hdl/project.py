@@ -10,10 +10,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.config import INPUT_PIXELS
 from golden.fixed_formats import PIXEL_LEVELS, FixedConstants
 
 from .arith import saturate
+from .layout import ProjectionLayout
 
 CYCLE_BITS = 32
 
@@ -53,7 +53,7 @@ class InputProjection(wiring.Component):
     accumulate).
     The golden model skips exactly the inputs with vin = 0 too. With the pixels streamed back to
     back (pix_valid always high), `cycles` = pixels + nonzero * (K - 1) + 4, nonzero being the
-    number of pixels with vin(p) != 0 (`expected_cycles`); idle input cycles add one each.
+    number of pixels with vin(p) != 0 (ProjectionLayout.expected_cycles); idle input cycles add one each.
     (A non-zero pixel's pass cycle is its first MAC cycle, hence K - 1 and not K per pixel.)
 
     `pixels` is 784 (golden.config.INPUT_PIXELS) in the core; tests use fewer. The sums are exact:
@@ -61,18 +61,10 @@ class InputProjection(wiring.Component):
     simulation may read and write it directly).
     """
 
-    def __init__(self, consts: FixedConstants, n1: int, lanes: int, pixels: int = INPUT_PIXELS) -> None:
-        if not isinstance(n1, int) or n1 < 1:
-            self._MustUse__used = True
-            raise ValueError(f"n1 must be an integer >= 1, got {n1!r}")
-        if not isinstance(lanes, int) or lanes < 1:
-            self._MustUse__used = True
-            raise ValueError(f"lanes must be an integer >= 1, got {lanes!r}")
-        if not isinstance(pixels, int) or pixels < 1:
-            self._MustUse__used = True
-            raise ValueError(f"pixels must be an integer >= 1, got {pixels!r}")
-        self.consts, self.n1, self.lanes, self.pixels = consts, n1, lanes, pixels
-        self.k_count = -(-n1 // lanes)  # K: columns per lane
+    def __init__(self, consts: FixedConstants, geometry: ProjectionLayout) -> None:
+        self.consts, self.geometry = consts, geometry
+        self.n1, self.lanes, self.pixels = n1, lanes, pixels = geometry.n1, geometry.lanes, geometry.pixels
+        self.k_count = geometry.k_count  # K: columns per lane
         self.d_shape = signed(consts.g_bits + 1)
         # Exact sum: |vin| <= 2^(vin_bits-1), |D| < 2^g_bits, `pixels` terms.
         self.sum_bits = consts.vin_bits + consts.g_bits + (pixels - 1).bit_length() + 1
@@ -95,10 +87,6 @@ class InputProjection(wiring.Component):
             "rd_data": Out(signed(consts.acc_bits)),
             "cycles": Out(CYCLE_BITS),
         })
-
-    def expected_cycles(self, nonzero: int) -> int:
-        """`cycles` at done for pixels streamed back to back, `nonzero` of them with vin != 0."""
-        return self.pixels + nonzero * (self.k_count - 1) + 4
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -5,22 +5,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from amaranth.hdl import Array, Cat, MemoryData, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.config import INPUT_PIXELS
 from golden.fixed_formats import FixedConstants
 
 from .gating import gated_domain
-from .params import ParamLayout
+from .layout import REFRESH_DRAIN, RefreshLayout
 from .recip import Reciprocal
 
 CYCLE_BITS = 32
-DRAIN = 2  # cycles after the last conductance read until every total is written
 
 
 class RefreshMem(enum.Enum, shape=1):
@@ -81,41 +77,29 @@ class RefreshEngine(wiring.Component):
     rd_mem (DEN or R), rd_bank, rd_addr : In ; rd_data : Out(unsigned)
         Host read, data in the next cycle (while idle).
 
-    Cycles (`cycle_count`): words + jobs * (steps + 1) + 5, words = 784 G_1 + sum_{l >= 2} G_l n_{l-1}
+    Cycles (RefreshLayout.cycle_count): words + jobs * (steps + 1) + 5, words = 784 G_1 + sum_{l >= 2} G_l n_{l-1}
     (the depth of a GP bank: layer 1's 1568 n_1 conductances take 784 G_1 cycles, two per lane per
     cycle, the layers above one per lane per cycle), jobs = sum_{hidden l} G_l + 3 G_top, steps =
     min(recip_bits, F_g + F_r + 1); 5 = 2 drain cycles, the first totals' read, the last results'
     write, done. DRN-XS (1568-100-10) with P = 16 and the default formats: 5488 + 100 + 10 * 29 + 5
     = 5883 cycles. The divisions do not overlap the sums (a hidden node's total is complete only
-    after the layer above). Lanes must be a power of two.
+    after the layer above).
     """
 
-    def __init__(self, consts: FixedConstants, sizes: Sequence[int], lanes: int, centered: bool,
+    def __init__(self, consts: FixedConstants, params: RefreshLayout, centered: bool,
                  clock_gating: bool = False) -> None:
-        if not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
-            self._MustUse__used = True
-            raise ValueError(f"lanes must be a power of two, got {lanes!r}")
-        if len(sizes) < 3 or sizes[0] != 2 * INPUT_PIXELS or min(sizes) < 1:
-            self._MustUse__used = True
-            raise ValueError(f"sizes: {2 * INPUT_PIXELS} inputs, at least one hidden layer and the output are needed")
-        self.consts, self.lanes, self.centered, self.clock_gating = consts, lanes, bool(centered), clock_gating
-        n = self.sizes = [int(v) for v in sizes]
-        top = self.top = len(n) - 1
-        L = lanes
+        self.consts, self.centered, self.clock_gating = consts, bool(centered), clock_gating
+        self.params = pl = params
+        self.lanes = L = pl.lanes
+        n, top = self.sizes, self.top = pl.sizes, pl.top
         self.log_lanes = L.bit_length() - 1
-        self.params = pl = ParamLayout(n, L)
         self.layout = pl.layout
         self.groups, self.rows, self.g_base, self.v_base = pl.groups, pl.rows, pl.g_base, pl.v_base
-        self.words = pl.gp_depth  # conductance reads, two per lane in layer 1
-        self.v_depth = pl.v_depth
-        self.hidden_depth = self.v_base[top]
-        self.r_depth = self.v_depth + 2 * self.groups[top]
-        self.jobs = self.hidden_depth + 3 * self.groups[top]
+        self.words, self.v_depth, self.hidden_depth, self.r_depth = pl.words, pl.v_depth, pl.hidden_depth, pl.r_depth
+        self.jobs, self.steps, self.latency = pl.jobs, pl.steps, pl.latency
         fan = max((n[l - 1] + (n[l + 1] if l < top else 0)) for l in range(1, top + 1))
         self.den_bits = consts.g_bits + fan.bit_length()
         self.d_bits = max(self.den_bits, consts.g_bits) + 2  # den + s beta_g for any beta_g code, signed
-        self.steps = min(consts.recip_bits, consts.shift_v + 1)  # Reciprocal's
-        self.latency = self.steps + 1
         self.lo_banks = [MemoryData(shape=unsigned(self.den_bits), depth=self.v_depth, init=[]) for _ in range(L)]
         self.hi_banks = [MemoryData(shape=unsigned(self.den_bits), depth=self.hidden_depth, init=[])
                          for _ in range(L)]
@@ -132,17 +116,11 @@ class RefreshEngine(wiring.Component):
             "rd_data": Out(unsigned(max(self.den_bits + 1, consts.recip_bits))),
         })
 
-    # ---- host side: memory images, addresses and the cycle formula ---------------------------
-
-    def cycle_count(self) -> int:
-        """The value of `cycles` after a run."""
-        return self.words + self.jobs * self.latency + DRAIN + 3
+    # ---- host side: addresses ----------------------------------------------------------------
 
     def node_word(self, node: int) -> tuple[int, int]:
         """(bank, address) of free node `node` (golden's n_off order) in DEN and, for a hidden node, in R."""
-        l = max(k for k in range(1, self.top + 1) if self.layout.n_off[k] <= node)
-        j = node - int(self.layout.n_off[l])
-        return j % self.lanes, self.v_base[l] + j // self.lanes
+        return self.params.node_word(node)
 
     def out_word(self, sign: int, j: int) -> tuple[int, int]:
         """(bank, address) of recip_out[sign + 1][j] in R."""
@@ -227,10 +205,10 @@ class RefreshEngine(wiring.Component):
                         m.d.sync += [sg.eq(0), sl.eq(sl + 1), addr.eq(s_gnext)]
                         with m.If(sl == top):
                             m.next = "DRAIN0"
-            for k in range(DRAIN):
+            for k in range(REFRESH_DRAIN):
                 with m.State(f"DRAIN{k}"):
                     m.d.sync += self.cycles.eq(self.cycles + 1)
-                    m.next = f"DRAIN{k + 1}" if k + 1 < DRAIN else "PREP"
+                    m.next = f"DRAIN{k + 1}" if k + 1 < REFRESH_DRAIN else "PREP"
             with m.State("PREP"):  # the first job's totals are read
                 m.d.sync += self.cycles.eq(self.cycles + 1)
                 m.next = "DIV"

@@ -10,10 +10,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed_formats import FixedConstants
-from golden.network import Layout
-
-from .arith import MulRound, NodeKind, NodeUpdate
+from .arith import NodeKind, NodeUpdate
 from .gating import gated_domain
+from .layout import RelaxLayout
 
 
 class SweepOrder(enum.Enum, shape=2):
@@ -89,33 +88,20 @@ class RelaxEngine(wiring.Component):
         wb_layer gets wb_data[p] for the lanes p in wb_mask (j < n_l), in sweep wb_sweep of the run.
 
     Cycles: a layer update takes 1 + G_l * T_l + drain cycles, drain = 3 + NodeUpdate latency = 8;
-    a run takes nsweeps * sum_l (1 + G_l T_l + drain) + 1 (`cycle_count`).
+    a run takes nsweeps * sum_l (1 + G_l T_l + drain) + 1 (RelaxLayout.cycle_count).
     """
 
-    def __init__(self, fmt: FixedConstants, sizes: Sequence[int], lanes: int, sweep_bits: int = 8,
+    def __init__(self, fmt: FixedConstants, geometry: RelaxLayout, sweep_bits: int = 8,
                  clock_gating: bool = False) -> None:
-        if lanes < 1 or lanes & (lanes - 1):
-            raise ValueError(f"lanes must be a power of two, got {lanes}")
-        if len(sizes) < 3:
-            raise ValueError("sizes: the input, at least one hidden layer and the output are needed")
-        self.fmt, self.lanes, self.sweep_bits, self.clock_gating = fmt, lanes, sweep_bits, clock_gating
-        self.layout = Layout.of(list(sizes))
-        self.sizes = [int(n) for n in sizes]
-        self.top = len(sizes) - 1
+        self.fmt, self.geometry, self.sweep_bits, self.clock_gating = fmt, geometry, sweep_bits, clock_gating
+        self.lanes = lanes = geometry.lanes
+        self.layout, self.sizes, self.top = geometry.layout, geometry.sizes, geometry.top
         self.log_lanes = lanes.bit_length() - 1
-        top, n = self.top, self.sizes
-        self.groups = [0] + [-(-n[l] // lanes) for l in range(1, top + 1)]
-        self.terms = [0] + [(n[l - 1] if l > 1 else 0) + (n[l + 1] if l < top else 0) for l in range(1, top + 1)]
-        self.g_base = [0] * (top + 1)  # start of layer l's rows in every G bank
-        self.v_base = [0] * (top + 2)  # start of layer l's nodes in every V / B / R bank
-        for l in range(1, top + 1):
-            if l < top:
-                self.g_base[l + 1] = self.g_base[l] + self.groups[l] * self.terms[l]
-            self.v_base[l + 1] = self.v_base[l] + self.groups[l]
-        self.g_depth = self.g_base[top] + self.groups[top] * self.terms[top]
-        self.v_depth = self.v_base[top + 1]
+        self.groups, self.terms, self.g_base, self.v_base = geometry.groups, geometry.terms, geometry.g_base, geometry.v_base
+        self.g_depth, self.v_depth = geometry.g_depth, geometry.v_depth
+        top = self.top
         self.depth = {RelaxMem.G: self.g_depth, RelaxMem.B: self.v_depth,
-                      RelaxMem.R: self.v_depth + 2 * self.groups[top], RelaxMem.P: self.groups[1],
+                      RelaxMem.R: geometry.r_depth, RelaxMem.P: self.groups[1],
                       RelaxMem.Y: self.groups[top], RelaxMem.V: self.v_depth}
         self.shape = {RelaxMem.G: unsigned(fmt.g_bits), RelaxMem.B: signed(fmt.b_bits),
                       RelaxMem.R: unsigned(fmt.recip_bits), RelaxMem.P: signed(fmt.acc_bits),
@@ -124,8 +110,7 @@ class RelaxEngine(wiring.Component):
         self.beta_bits = fmt.g_bits + fmt.Fv  # beta_c of the largest beta_g code
         self.init_bits = max(fmt.acc_bits, self.beta_bits + 1)  # P_j or +-beta_c
         self.sum_bits = max(prod_bits + max(self.terms).bit_length(), self.init_bits) + 1
-        self.node_latency = 1 + MulRound.latency + 1  # NodeUpdate's
-        self.drain = 3 + self.node_latency
+        self.node_latency, self.drain = geometry.node_latency, geometry.drain
         data_bits = max(fmt.g_bits, fmt.b_bits, fmt.recip_bits, fmt.acc_bits, fmt.v_bits) + 1
         addr_bits = max(max(self.depth.values()) - 1, 1).bit_length()
         super().__init__({
@@ -141,12 +126,7 @@ class RelaxEngine(wiring.Component):
             "wb_mask": Out(lanes), "wb_data": Out(data.ArrayLayout(signed(fmt.v_bits), lanes)),
         })
 
-    # ---- host side: memory images and the cycle formula -------------------------------------
-
-    def cycle_count(self, nsweeps: int, order: SweepOrder = SweepOrder.ALTERNATING) -> int:
-        """The value of `cycles` after a run (every order visits every layer once per sweep)."""
-        per_sweep = sum(1 + self.groups[l] * self.terms[l] + self.drain for l in range(1, self.top + 1))
-        return nsweeps * per_sweep + 1
+    # ---- host side: memory images ------------------------------------------------------------
 
     def bank_images(self, theta: Sequence[int], recip: Sequence[int], recip_out: Sequence[Sequence[int]],
                     P: Sequence[int], V: Sequence[int], y: Sequence[int]) -> dict[RelaxMem, list[list[int]]]:

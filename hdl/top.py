@@ -6,18 +6,19 @@ from amaranth.hdl import Cat, ClockDomain, ClockSignal, DomainRenamer, Module, M
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from golden.config import INPUT_PIXELS, Config
+from golden.config import INPUT_PIXELS
 
 from .axil import AXIL_PREFIX, RegisterFile
 from .core import CoreMode, EPCore
-from .regmap.core import MAX_SAMPLES, core_register_map
+from .plan import CoreBuild
+from .regmap.core import core_register_map
 from .regmap.language import DATA_BITS
 
 WINDOW_BITS = 2 * DATA_BITS  # an element of the MEM_* window: {MEM_*DATA_HI, MEM_*DATA_LO}
 
 
 class EPTop(wiring.Component):
-    """EPCore(cfg, lanes) and RegisterFile(core_register_map(cfg)): only the `s_axil_*` ports, clock and reset.
+    """EPCore(build) and RegisterFile(core_register_map(build.cfg)): only the `s_axil_*` ports, clock and reset.
 
     The registers (docs/registers.md) drive the core directly: the host must not change run settings
     while STATUS.busy. What the top adds to the core:
@@ -34,14 +35,13 @@ class EPTop(wiring.Component):
     - counters: TRAIN and INFER samples, TRAIN hits, saturated reciprocals since clear_counters
       (ERRORS.recip_sat when it grows), and a 64-bit busy-cycle counter read as LO then HI.
 
-    `clock_gating` is EPCore's (a simulation speed-up; off for synthesis).
+    The build's `clock_gating` is EPCore's (a simulation speed-up; off for synthesis).
     """
 
-    def __init__(self, cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES, addr_width: int | None = None,
-                 clock_gating: bool = False) -> None:
-        self.cfg = cfg
-        self.regmap = core_register_map(cfg, max_samples)
-        self.core = EPCore(cfg, lanes, max_samples=max_samples, clock_gating=clock_gating)
+    def __init__(self, build: CoreBuild, addr_width: int | None = None) -> None:
+        self.build, self.cfg = build, build.cfg
+        self.regmap = core_register_map(build.cfg, build.max_samples)
+        self.core = EPCore(build)
         self.regfile = RegisterFile(self.regmap, addr_width)
         if self.core.data_bits > WINDOW_BITS:
             raise ValueError(f"parameter codes of {self.core.data_bits} bits do not fit the {WINDOW_BITS}-bit window")

@@ -12,11 +12,10 @@ from amaranth.lib.wiring import In, Out
 from golden.config import INPUT_PIXELS
 from golden.fixed_arith import STOCHASTIC
 from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
-from golden.network import Layout
 
-from .arith import BiasUpdate, ConductanceUpdate, MulRound
+from .arith import BiasUpdate, ConductanceUpdate
 from .gating import gated_domain
-from .params import ParamLayout
+from .layout import BIAS_LATENCY, CONDUCTANCE_LATENCY, UpdateLayout
 
 CYCLE_BITS = 32
 
@@ -75,7 +74,7 @@ class UpdateEngine(wiring.Component):
     done : Out(1)
         One-cycle pulse at the end of the run, once every new code is written.
     cycles : Out(unsigned(32))
-        Cycles of the last run, from the cycle after `start` to `done` inclusive (`cycle_count`).
+        Cycles of the last run, from the cycle after `start` to `done` inclusive (UpdateLayout.cycle_count).
     draw : Out(1) ; word : In(32)
         To NoiseLanes.draw[L] and from NoiseLanes.word[L] (stochastic rounding only; `draw` is 0
         otherwise): one draw per issued value, its word read in the next cycle.
@@ -87,29 +86,25 @@ class UpdateEngine(wiring.Component):
     rd_gp, rd_gm : Out(ArrayLayout(unsigned(g_bits), P))
         The shared read port: every lane's GP and GM word at the `rd_addr` of the previous cycle.
 
-    Cycles: layer l takes 1 + (n_{l-1} + 1) G_l cycles; a run takes
+    Cycles (UpdateLayout.cycle_count): layer l takes 1 + (n_{l-1} + 1) G_l cycles; a run takes
     sum_l (1 + (n_{l-1} + 1) G_l) + drain + 1 with drain = 1 + ConductanceUpdate latency = 7: about
     n_params / P (DRN-XS, P = 16: 1 + 1569 x 7 + 1 + 101 x 1 + 8 = 11,094).
     """
 
-    def __init__(self, fmt: FixedConstants, sizes: Sequence[int], lanes: int,
-                 w_shifts: Sequence[int], b_shifts: Sequence[int], clock_gating: bool = False) -> None:
-        if lanes < 1 or lanes & (lanes - 1):
-            raise ValueError(f"lanes must be a power of two, got {lanes}")
-        if len(sizes) < 3 or int(sizes[0]) != 2 * INPUT_PIXELS:
-            raise ValueError(f"sizes: the input ({2 * INPUT_PIXELS}), at least one hidden layer and the output "
-                             "are needed")
-        self.top = top = len(sizes) - 1
+    def __init__(self, fmt: FixedConstants, params: UpdateLayout, w_shifts: Sequence[int], b_shifts: Sequence[int],
+                 clock_gating: bool = False) -> None:
+        # internal invariants: a CoreBuild never asks for these (it rejects stochastic rounding with lanes > 1)
+        self.top = top = params.top
         if len(w_shifts) != top or len(b_shifts) != top:
             raise ValueError(f"one weight and one bias shift per layer ({top}) are needed")
-        if fmt.round_update == STOCHASTIC and lanes != 1:
+        if fmt.round_update == STOCHASTIC and params.lanes != 1:
             raise ValueError("stochastic rounding of the update draws in a serial order: it needs lanes = 1")
-        self.fmt, self.lanes, self.clock_gating = fmt, lanes, clock_gating
-        self.layout = Layout.of([int(n) for n in sizes])
-        self.sizes = n = [int(v) for v in sizes]
+        self.fmt, self.clock_gating = fmt, clock_gating
+        self.lanes = lanes = params.lanes
+        self.layout, self.sizes = params.layout, params.sizes
         self.log_lanes = lanes.bit_length() - 1
         self.w_shifts, self.b_shifts = [int(s) for s in w_shifts], [int(s) for s in b_shifts]
-        self.params = pl = ParamLayout(n, lanes)
+        self.params = pl = params
         self.groups, self.g_base, self.v_base = pl.groups, pl.g_base, pl.v_base
         self.gp_depth, self.gm_depth, self.v_depth = pl.gp_depth, pl.gm_depth, pl.v_depth
         self.depth = {UpdateMem.GP: self.gp_depth, UpdateMem.GM: self.gm_depth, UpdateMem.B: self.v_depth,
@@ -119,9 +114,7 @@ class UpdateEngine(wiring.Component):
                       UpdateMem.M2: signed(fmt.v_bits), UpdateMem.VIN: signed(fmt.vin_bits)}
         self._w_sel = sorted(set(self.w_shifts))
         self._b_sel = sorted(set(self.b_shifts))
-        self.g_latency = 2 + MulRound.latency + 1  # ConductanceUpdate's (B = 1)
-        self.b_latency = 1 + MulRound.latency + 1  # BiasUpdate's (B = 1)
-        self.drain = 1 + max(self.g_latency, self.b_latency)
+        self.g_latency, self.b_latency, self.drain = CONDUCTANCE_LATENCY, BIAS_LATENCY, params.drain
         data_bits = max(fmt.g_bits, fmt.b_bits, fmt.v_bits, fmt.vin_bits) + 1
         addr_bits = max(max(self.depth.values()) - 1, 1).bit_length()
         bank_bits = max(self.log_lanes, 1)
@@ -138,12 +131,7 @@ class UpdateEngine(wiring.Component):
             "rd_gm": Out(data.ArrayLayout(unsigned(fmt.g_bits), lanes)),
         })
 
-    # ---- host side: memory images and the cycle formula -------------------------------------
-
-    def cycle_count(self) -> int:
-        """The value of `cycles` after a run."""
-        n = self.sizes
-        return sum(1 + (n[l - 1] + 1) * self.groups[l] for l in range(1, self.top + 1)) + self.drain + 1
+    # ---- host side: memory images ------------------------------------------------------------
 
     def bank_images(self, theta: Sequence[int], M1: Sequence[int], M2: Sequence[int],
                     vin: Sequence[int]) -> dict[UpdateMem, list[list[int]]]:

@@ -7,16 +7,17 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.config import INPUT_PIXELS, Config
+from golden.config import INPUT_PIXELS
 
 from .core import EPCore
+from .plan import CoreBuild
 from .trace import TraceBuffer
 
 TRACE_FIELDS = ("kind", "phase", "sweep", "layer", "index", "mask", "data")
 
 
 class VerifyCore(wiring.Component):
-    """EPCore(cfg, lanes) whose pixels come from a memory filled before `start`, whose parameters move
+    """EPCore(build) whose pixels come from a memory filled before `start`, whose parameters move
     between the core and a memory of their own without the host, and whose trace entries of the
     last command are kept in a TraceBuffer sized for TRAIN samples of up to `max_sweeps` sweeps per phase.
 
@@ -33,17 +34,17 @@ class VerifyCore(wiring.Component):
     trace_count, trace_overflow : Out ; trace_raddr : In ; trace_rdata : Out -- the TraceBuffer's
         entries of the last command (emptied at every `start`; `entry_fields` describes an entry)
 
-    `clock_gating` is EPCore's.
+    The build's `clock_gating` is EPCore's.
     """
 
     BACKDOOR = ("pixels", "params")  # the memories a testbench may access directly
 
-    def __init__(self, cfg: Config, lanes: int, max_sweeps: int = 8, clock_gating: bool = False) -> None:
-        self.core = core = EPCore(cfg, lanes, clock_gating=clock_gating)
+    def __init__(self, build: CoreBuild, max_sweeps: int = 8) -> None:
+        self.core = core = EPCore(build)
         self.max_sweeps = max_sweeps
         members = core.signature.members
         self.entry = data.StructLayout({name: members[f"trace_{name}"].shape for name in TRACE_FIELDS})
-        self.trace = TraceBuffer(self.entry, core.trace_entries_per_train(max_sweeps, True))
+        self.trace = TraceBuffer(self.entry, build.trace_entries_per_train(max_sweeps, True))
         self.forwarded = [name for name in members if not name.startswith(("pix_", "trace_"))]
         super().__init__({
             **{name: members[name] for name in self.forwarded},

@@ -42,7 +42,8 @@ from golden.config import INPUT_PIXELS, Config
 from golden.fixed_formats import derive, lr_codes
 from golden.network import Layout
 from golden.prng import seed_lanes
-from hdl.regmap.core import build_id, core_register_map
+from hdl.plan import CoreBuild, build_id
+from hdl.regmap.core import core_register_map
 from hdl.regmap.language import RegisterMap
 
 MASK32 = 0xFFFF_FFFF
@@ -68,17 +69,6 @@ class CoreTimeout(CoreError):
     """A command did not finish within the timeout."""
 
 
-def command_cycles_bound(cfg: Config) -> int:
-    """A generous bound on the cycles of any command of a core built for `cfg` (one lane, every pixel
-    non-zero, four times the work of a TRAIN sample): the default timeout."""
-    n = list(cfg.sizes)
-    conductances = sum(n[l - 1] * n[l] for l in range(1, len(n)))
-    sweeps = max(cfg.sweeps, cfg.sweeps_eval)
-    relax = 3 * sweeps * (2 * sum(n[l - 1] * n[l] for l in range(2, len(n))) + sum(n[1:]))
-    noise = 2 * sum(n[1:]) * cfg.samples
-    return 4 * (INPUT_PIXELS * n[1] + relax + 2 * conductances + noise) + 100_000
-
-
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a driver coroutine on a bus that never suspends (the model, a board) to its result."""
     try:
@@ -101,7 +91,7 @@ class EPCoreInterface:
         self.map = regmap if regmap is not None else core_register_map(cfg)
         self.consts = derive(cfg)
         self.layout = Layout.of(list(cfg.sizes))
-        self.timeout_cycles = timeout_cycles if timeout_cycles is not None else command_cycles_bound(cfg)
+        self.timeout_cycles = timeout_cycles  # None: the default, set at the first command
         self.poll_cycles = poll_cycles
         c, lay = self.consts, self.layout
         # Element widths through the window (sign-extended to 64 bits): MEM_RDATA_HI only when needed.
@@ -357,6 +347,8 @@ class EPCoreInterface:
     async def _command(self, mode: str) -> int:
         """Start a command on the idle core, poll STATUS until done (at most timeout_cycles), check ERRORS;
         the last STATUS."""
+        if self.timeout_cycles is None:  # the slowest core of cfg (one lane); identify() has checked cfg against it
+            self.timeout_cycles = CoreBuild(self.cfg, 1).timeout_cycles()
         await self.write("CTRL", start=1, mode=self.code("CTRL", "mode", mode))
         waited = 0
         while True:

@@ -35,13 +35,13 @@ def golden_case(overrides: dict[str, Any] = OVERRIDES, lanes: int = LANES) -> di
     """Inputs and the golden model's results (and EPCore's cycle formulas) for the checks, as plain data."""
     from golden import datasets
     from golden.fixed_ep import FixedEP
-    from host.backends.model import cycle_formulas
+    from hdl.plan import CoreBuild
 
     cfg = make_config(overrides)
     data = datasets.load("mnist-subset", progress=False)
     X, Y = data.train_x, data.train_y
     ep = FixedEP(cfg)
-    core = cycle_formulas(cfg, lanes)
+    core = CoreBuild(cfg, lanes)
     c = ep.consts
     case: dict[str, Any] = {"overrides": overrides, "theta": ep.theta.tolist(),
                             "images": [X[t].tolist() for t in TRAIN], "labels": [int(Y[t]) for t in TRAIN],
@@ -178,7 +178,7 @@ async def check_train(bus: Bus, case: dict[str, Any]) -> None:
         assert (await core.read_state()).tolist() == case["states"][i], f"sample {i}: warm-start state"
         if i == 0:
             took = (await core.status())["cycles"] - before
-            assert took == case["cycles"]["TRAIN"], f"TRAIN took {took} cycles, EPCore.train_cycles says " \
+            assert took == case["cycles"]["TRAIN"], f"TRAIN took {took} cycles, CoreBuild.train_cycles says " \
                 f"{case['cycles']['TRAIN']}"
     assert (await core.read_params()).tolist() == case["theta_after"], "parameters after training"
     assert await core.infer(np.array(case["infer_image"], np.uint8)) == case["infer_pred"], "inference"

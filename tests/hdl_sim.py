@@ -8,7 +8,7 @@ from amaranth.hdl import Elaboratable, MemoryData, Module, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator
 
-from hdl.params import ParamLayout
+from hdl.layout import ParamLayout
 
 
 def random_codes(rng: np.random.Generator, bits: int, size: int, signed: bool) -> np.ndarray:

@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from golden import config, datasets
 from golden.fixed_ep import FixedEP, measure, project, relax
 from hdl.core import CoreMode, EPCore, TraceKind
+from hdl.plan import CoreBuild
 from hdl.relax import SweepOrder
 
 MNIST = datasets.load("mnist-subset", progress=False)
@@ -175,14 +176,14 @@ def test_core_matches_golden(hidden: list[int], lanes: int, values: dict, train:
     assert (c.sn > 0) == (cfg.sigma > 0)
     ep.begin_epoch(0)
     theta0 = [int(v) for v in ep.theta]
-    dut = EPCore(cfg, lanes)
+    dut = EPCore(CoreBuild(cfg, lanes, max_samples=4))
     got = run_core(dut, ep, train, infer)
     X, Y = MNIST.train_x, MNIST.train_y
     top = lay.top
     o = int(lay.n_off[top])
     for t, rec in zip(train, got["train"], strict=True):
         want_trace, final = golden_trace(ep, lanes, X[t], int(Y[t]))
-        assert len(want_trace) == dut.trace_entries_per_train(cfg.sweeps, cfg.variant == "centered")
+        assert len(want_trace) == dut.build.trace_entries_per_train(cfg.sweeps, cfg.variant == "centered")
         assert rec["trace"] == want_trace, t
         hits = ep.train(X, Y, np.array([t]))
         # One relax call per layer update reproduces golden's whole relaxation, and its measurements.
@@ -196,18 +197,18 @@ def test_core_matches_golden(hidden: list[int], lanes: int, values: dict, train:
         assert rec["theta"] == [int(v) for v in ep.theta], t
         assert rec["flags"] == int(ep.flags[0]), t
         nonzero = int(np.count_nonzero(c.vin_table[X[t]]))
-        assert rec["cycles"] == dut.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples,
+        assert rec["cycles"] == dut.build.train_cycles(nonzero, cfg.sweeps, c.sn, cfg.samples,
                                                  cfg.variant == "centered"), t
     assert got["train"][-1]["theta"] != theta0  # the samples changed the parameters
     want = ep.predict(X[infer])
     for t, (pred, cycles), w in zip(infer, got["infer"], want, strict=True):
         assert pred == int(w), t
-        assert cycles == dut.infer_cycles(int(np.count_nonzero(c.vin_table[X[t]])), cfg.sweeps_eval)
-    assert got["load_cycles"] == dut.load_cycles()
+        assert cycles == dut.build.infer_cycles(int(np.count_nonzero(c.vin_table[X[t]])), cfg.sweeps_eval)
+    assert got["load_cycles"] == dut.build.load_cycles()
 
 
 def test_core_converts_to_verilog() -> None:
-    dut = EPCore(model([2, 4]).cfg, 2)
+    dut = EPCore(CoreBuild(model([2, 4]).cfg, 2))
     text = verilog.convert(dut, name="ep_core", emit_src=False)
     assert "module ep_core" in text
     for port in ("start", "mode", "done", "pix_data", "param_rdata", "seed_data", "cycles"):
@@ -215,10 +216,8 @@ def test_core_converts_to_verilog() -> None:
 
 
 def test_drn_xs_cycles_near_lower_bound() -> None:
-    cfg = config.apply(config.preset("drn-xs"), {"precision": "fixed"}, "test").validate()
-    dut = EPCore(cfg, 16)
-    for unit in (dut.project, dut.relax, dut.measure, dut.measure.mul, dut.noise, dut.update, dut.refresh):
-        unit._MustUse__used = True  # only the cycle formulas are needed, not the gateware
+    cfg = config.apply(config.preset("drn-xs"), {"precision": "fixed", "batch_size": 1}, "test").validate()
+    dut = CoreBuild(cfg, 16)
     # projection 166 x 100, relaxation 3 phases x 4 sweeps x 2 x 100 x 10, update and totals 1568 x 100 + 100 x 10
     assert dut.lower_bound(166, 4, True) == -(-(166 * 100 + 3 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
     assert dut.lower_bound(166, 4, False) == -(-(166 * 100 + 2 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)

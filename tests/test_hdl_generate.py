@@ -8,6 +8,7 @@ import pytest
 
 from golden import config, datasets
 from hdl.core import EPCore
+from hdl.plan import CoreBuild
 from hdl.generate import TOP, memories
 from host.cli import main
 
@@ -45,16 +46,16 @@ def test_generate_is_complete_and_reproducible(generated: tuple[Path, Path, Path
 def test_summary_follows_the_core(generated: tuple[Path, Path, Path]) -> None:
     cfg, a, _ = generated
     info = json.loads((a / "summary.json").read_text())
-    core = EPCore(config.load(None, cfg, hardware=True), 2)
-    c = core.consts
+    core = EPCore(CoreBuild(config.load(None, cfg, hardware=True), 2))
+    build, c = core.build, core.consts
     images = datasets.load("mnist-subset", progress=False).train_x
     mean = np.count_nonzero(c.vin_table[images], axis=1).mean()
     s = info["schedule"]
     assert s["nonzero_pixels"] == round(mean) and f"({mean:.1f})" in s["nonzero_pixels_from"]
-    assert s["train_cycles"] == core.train_cycles(s["nonzero_pixels"], 4, c.sn, 1, True)
-    assert s["lower_bound"] == core.lower_bound(s["nonzero_pixels"], 4, True) < s["train_cycles"]
+    assert s["train_cycles"] == build.train_cycles(s["nonzero_pixels"], 4, c.sn, 1, True)
+    assert s["lower_bound"] == build.lower_bound(s["nonzero_pixels"], 4, True) < s["train_cycles"]
     assert s["train_over_lower_bound"] == round(s["train_cycles"] / s["lower_bound"], 3)
-    assert s["infer_cycles"] == core.infer_cycles(s["nonzero_pixels"], 4)
+    assert s["infer_cycles"] == build.infer_cycles(s["nonzero_pixels"], 4)
     assert info["sizes"] == [1568, 4, 10] and info["lanes"] == 2 and info["formats"]["g_bits"] == c.g_bits
     mems = info["memories"]
     assert mems == memories(core)  # (elaborates the core)

@@ -17,6 +17,7 @@ from golden.fixed_ep import measure
 from golden.fixed_formats import FixedConstants, derive
 from golden.network import Layout
 from golden.prng import seed_lanes
+from hdl.layout import MeasureLayout
 from hdl.measure import Measure
 from hdl.noise_lanes import NoiseLanes
 from hdl_sim import simulate
@@ -32,7 +33,7 @@ class Harness(Elaboratable):
     """Measure wired to NoiseLanes(L) and to a V memory (a synchronous read port), as the core wires it."""
 
     def __init__(self, consts: FixedConstants, n_free: int, lanes: int, max_samples: int) -> None:
-        self.dut = Measure(consts, n_free, lanes, max_samples)
+        self.dut = Measure(consts, MeasureLayout(n_free, lanes, max_samples, consts.round_noise))
         self.noise = NoiseLanes(lanes)
         self.v = MemoryData(shape=signed(consts.v_bits), depth=n_free, init=[])
 
@@ -111,7 +112,7 @@ def check(consts: FixedConstants, n_free: int, lanes: int, max_samples: int, job
         measure(V, want, LAY, lanes, state, sn, N, consts.Fs, consts.round_noise, consts.v_bits)
         assert got["writes"] == [(g, int(w)) for g, w in enumerate(want)], (sn, N)
         assert got["states"] == [int(x) for x in state]
-        assert got["cycles"] == got["counted"] == h.dut.expected_cycles(sn, N)
+        assert got["cycles"] == got["counted"] == h.dut.geometry.expected_cycles(sn, N)
         if sn == 0 or N == 0:
             assert got["draws"] == 0 and np.array_equal(state, before)
         else:
@@ -152,15 +153,15 @@ def test_sn_from_config_and_one_node() -> None:
 
 def test_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        Measure(DEFAULT, 0, 1, 1)
+        MeasureLayout(0, 1, 1, DEFAULT.round_noise)
     with pytest.raises(ValueError):
-        Measure(DEFAULT, 4, 1, 0)
+        MeasureLayout(4, 1, 0, DEFAULT.round_noise)
     with pytest.raises(ValueError):
-        Measure(dataclasses.replace(DEFAULT, round_noise=STOCHASTIC), 4, 1, 1)
+        MeasureLayout(4, 1, 1, STOCHASTIC)
 
 
 def test_converts_to_verilog() -> None:
-    text = verilog.convert(Measure(DEFAULT, 110, 16, 4), name="measure", emit_src=False)
+    text = verilog.convert(Measure(DEFAULT, MeasureLayout(110, 16, 4, DEFAULT.round_noise)), name="measure", emit_src=False)
     assert "module measure" in text
     for port in ("draw", "code", "v_addr", "m_we", "m_data", "cycles"):
         assert port in text

@@ -8,7 +8,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.network import Layout
-from hdl.params import ParamAddress, ParamLayout, divider
+from hdl.layout import ParamLayout
+from hdl.params import ParamAddress, divider
 
 
 def expected(pl: ParamLayout, index: int) -> tuple[int, int, int, int]:

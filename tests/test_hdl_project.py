@@ -16,7 +16,7 @@ from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, project
 from golden.fixed_formats import FixedConstants
 from hdl_sim import SharedParams, simulate
-from hdl.params import ParamLayout
+from hdl.layout import ParamLayout, ProjectionLayout
 from hdl.project import InputProjection
 
 
@@ -107,7 +107,7 @@ def check(dut: InputProjection, ep: FixedEP, samples: list[np.ndarray], table: n
         assert got == [int(x) for x in want]
         assert cycles == counted
         if gaps is None:
-            assert cycles == dut.expected_cycles(int(np.count_nonzero(vin)))
+            assert cycles == dut.geometry.expected_cycles(int(np.count_nonzero(vin)))
         saturated += int(np.sum((want == top) | (want == -top - 1)))
     return saturated
 
@@ -123,7 +123,7 @@ def test_mnist_and_random_images(n1: int, lanes: int, small: bool) -> None:
     rng = np.random.default_rng(n1 + 100 * lanes)
     samples = [images[k] for k in (0, 1234 + n1, 4000 + lanes)]
     samples.append(np.where(rng.random(images.shape[1]) < 0.4, 0, rng.integers(1, 256, images.shape[1])))
-    dut = InputProjection(blank_table(consts) if small else consts, n1, lanes)
+    dut = InputProjection(blank_table(consts) if small else consts, ProjectionLayout(n1, lanes))
     saturated = check(dut, ep, samples, consts.vin_table, load_table=small)
     assert (saturated > 0) == small
 
@@ -138,9 +138,9 @@ def test_random_pixels_small_formats_saturate(n1: int, lanes: int) -> None:
     samples = [np.where(rng.random(pixels) < 0.5, 0, rng.integers(0, 256, pixels)) for _ in range(3)]
     samples.insert(1, np.zeros(pixels, np.int64))
     samples.append(np.full(pixels, 255))
-    dut = InputProjection(blank_table(consts), n1, lanes, pixels=pixels)
+    dut = InputProjection(blank_table(consts), ProjectionLayout(n1, lanes, pixels=pixels))
     assert check(dut, ep, samples, consts.vin_table, load_table=True) > 0
-    check(InputProjection(blank_table(consts), n1, lanes, pixels=pixels), ep, samples, consts.vin_table,
+    check(InputProjection(blank_table(consts), ProjectionLayout(n1, lanes, pixels=pixels)), ep, samples, consts.vin_table,
           load_table=True, gaps=random.Random(n1))
 
 
@@ -148,12 +148,12 @@ def test_rejects_bad_sizes() -> None:
     ep = network(4, 0)
     for kwargs in ({"n1": 0, "lanes": 1}, {"n1": 4, "lanes": 0}):
         with pytest.raises(ValueError):
-            InputProjection(ep.consts, **kwargs)
+            ProjectionLayout(**kwargs)
 
 
 def test_converts_to_verilog() -> None:
     ep = network(6, 0)
-    text = verilog.convert(InputProjection(ep.consts, 100, 16, pixels=16), name="input_projection", emit_src=False)
+    text = verilog.convert(InputProjection(ep.consts, ProjectionLayout(100, 16, pixels=16)), name="input_projection", emit_src=False)
     assert "module input_projection" in text
     for port in ("pix_ready", "rd_data", "cycles", "par_addr", "par_gp", "vin_we"):
         assert port in text

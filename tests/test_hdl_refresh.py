@@ -13,6 +13,7 @@ from golden import config
 from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, refresh
 from hdl_sim import SharedParams, simulate, start_and_wait
+from hdl.layout import RefreshLayout
 from hdl.refresh import RefreshEngine, RefreshMem
 
 
@@ -105,7 +106,7 @@ def test_refresh_matches_golden(hidden: list[int], small: bool, lanes: int, vari
     ep = model(hidden, small, variant)
     c, lay = ep.consts, ep.layout
     centered = variant == "centered"
-    dut = RefreshEngine(c, [int(n) for n in lay.sizes], lanes, centered)
+    dut = RefreshEngine(c, RefreshLayout([int(n) for n in lay.sizes], lanes, c), centered)
     thetas = [random_theta(rng, ep) for _ in range(2)]  # the second run overwrites the first's sums
     got = run_engine(SharedParams(dut, dut.params, c.g_bits), thetas)
     nout, top = int(lay.sizes[lay.top]), lay.top
@@ -122,7 +123,7 @@ def test_refresh_matches_golden(hidden: list[int], small: bool, lanes: int, vari
         got_out = [[R[b][a] for b, a in (dut.out_word(s, j) for j in range(nout))] for s in (-1, 0, 1)]
         np.testing.assert_array_equal(got_out, ep._recip_out)
         assert flags == want
-        assert cycles == dut.cycle_count()
+        assert cycles == dut.params.cycle_count()
         top_code = (1 << c.recip_bits) - 1
         if small:  # saturation by a small positive total, not only by den <= 0
             assert any(r == top_code and d > 0 for r, d in zip(ep._recip[:o], ep._den[:o]))
@@ -130,22 +131,23 @@ def test_refresh_matches_golden(hidden: list[int], small: bool, lanes: int, vari
 
 def test_cycle_formula() -> None:
     c = model([6, 8], False, "centered").consts
-    dut = RefreshEngine(c, [1568, 6, 8, 10], 4, True)
+    dut = RefreshLayout([1568, 6, 8, 10], 4, c)
     # groups 2, 2, 3; G words 784 * 2 + 6 * 2 + 8 * 3; jobs 2 + 2 + 3 * 3; Reciprocal latency min(28, 45) + 1
     assert dut.latency == 29
     assert dut.cycle_count() == 784 * 2 + 6 * 2 + 8 * 3 + 13 * 29 + 5
-    drn_xs = RefreshEngine(model([100], False, "centered").consts, [1568, 100, 10], 16, True)
+    drn_xs = RefreshLayout([1568, 100, 10], 16, model([100], False, "centered").consts)
     assert drn_xs.cycle_count() == 784 * 7 + 100 * 1 + (7 + 3) * 29 + 5  # 5883
 
 
 def test_bad_lanes() -> None:
     c = model([4], False, "centered").consts
     with pytest.raises(ValueError, match="power of two"):
-        RefreshEngine(c, [1568, 4, 10], 3, True)
+        RefreshLayout([1568, 4, 10], 3, c)
 
 
 def test_refresh_engine_converts_to_verilog() -> None:
-    dut = RefreshEngine(model([6, 8], True, "centered").consts, [1568, 6, 8, 10], 2, True)
+    c = model([6, 8], True, "centered").consts
+    dut = RefreshEngine(c, RefreshLayout([1568, 6, 8, 10], 2, c), True)
     text = verilog.convert(dut, name="refresh_engine", emit_src=False)
     assert "module refresh_engine" in text
     for port in ("start", "busy", "done", "cycles", "flags", "par_addr", "par_gp", "rd_data"):

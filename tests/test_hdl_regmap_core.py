@@ -10,7 +10,8 @@ from golden import config
 from golden.config import Config
 from golden.fixed_formats import derive, lr_codes
 from hdl.core import CoreMode
-from hdl.regmap.core import CORE_ID, build_id, core_register_map
+from hdl.plan import build_id
+from hdl.regmap.core import CORE_ID, core_register_map
 from hdl.relax import SweepOrder
 
 

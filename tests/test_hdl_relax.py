@@ -15,6 +15,7 @@ from golden.fixed_ep import FixedEP, relax
 from golden.fixed_formats import FixedConstants
 from golden.network import sweep_order
 from hdl_sim import random_codes, simulate, start_and_wait
+from hdl.layout import RelaxLayout
 from hdl.relax import RelaxEngine, RelaxMem, SweepOrder
 
 ORDERS = {SweepOrder.ALTERNATING: "alternating", SweepOrder.FORWARD: "forward", SweepOrder.BACKWARD: "backward"}
@@ -109,7 +110,7 @@ def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: 
     P = random_codes(rng, c.acc_bits, n1, True)
     y = np.zeros(nout, np.bool_)
     y[rng.integers(nout)] = True
-    dut = RelaxEngine(c, [int(n) for n in lay.sizes], lanes)
+    dut = RelaxEngine(c, RelaxLayout([int(n) for n in lay.sizes], lanes))
     img = dut.bank_images(ep.theta, ep._recip, ep._recip_out, P, np.zeros(nf, np.int64), y)
     img.update({"beta_c": c.beta_c, "theta": ep.theta, "recip": ep._recip, "recip_out": ep._recip_out, "P": P, "y": y})
 
@@ -123,7 +124,7 @@ def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: 
                   y, sign, c.beta_c, sweep_order(ORDERS[order], lay), nsweeps, c.shift_v, c.round_v, c.v_bits,
                   c.acc_bits)
             runs.append((sign, order, nsweeps, list(V0)))
-            want.append((list(V), dut.cycle_count(nsweeps, order)))
+            want.append((list(V), dut.geometry.cycle_count(nsweeps)))
     got = run_engine(dut, img, runs)
     for run, (states, cycles), (V, n) in zip(runs, got, want, strict=True):
         assert states == V, run[:3]
@@ -135,15 +136,15 @@ def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: 
 
 
 def test_cycle_formula() -> None:
-    dut = RelaxEngine(model([6, 8], False).consts, [1568, 6, 8, 10], 4)
+    dut = RelaxLayout([1568, 6, 8, 10], 4)
     # groups ceil(n / 4): 2, 2, 3; terms: 8, 6 + 10, 8
     assert dut.cycle_count(3) == 3 * ((1 + 2 * 8 + 8) + (1 + 2 * 16 + 8) + (1 + 3 * 8 + 8)) + 1
-    drn_xs = RelaxEngine(model([100], False).consts, [1568, 100, 10], 16)
+    drn_xs = RelaxLayout([1568, 100, 10], 16)
     assert drn_xs.cycle_count(4) == 4 * ((1 + 7 * 10 + 8) + (1 + 1 * 100 + 8)) + 1  # 753
 
 
 def test_relax_engine_converts_to_verilog() -> None:
-    dut = RelaxEngine(model([6, 8], False).consts, [1568, 6, 8, 10], 2)
+    dut = RelaxEngine(model([6, 8], False).consts, RelaxLayout([1568, 6, 8, 10], 2))
     text = verilog.convert(dut, name="relax_engine", emit_src=False)
     assert "module relax_engine" in text
     for port in ("start", "sign", "nsweeps", "order", "busy", "done", "cycles", "wr_data", "rd_data"):

@@ -14,6 +14,7 @@ from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
 from hdl_sim import random_codes, simulate
 from hdl.noise_lanes import NoiseLanes
+from hdl.layout import UpdateLayout
 from hdl.update import UpdateEngine, UpdateMem
 
 SMALL = {"v_frac": 3, "v_bits": 8, "vin_bits": 9, "g_frac": 4, "g_bits": 7, "b_bits": 12, "acc_bits": 11,
@@ -143,7 +144,7 @@ def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, round
     k_w, s_w, k_b, s_b = lr_codes(ep.cfg, c, 0)
     state = seed_lanes(seed, 0, c.lanes)
 
-    dut = UpdateEngine(c, [int(n) for n in lay.sizes], lanes, list(s_w[1:]), list(s_b[1:]))
+    dut = UpdateEngine(c, UpdateLayout([int(n) for n in lay.sizes], lanes), list(s_w[1:]), list(s_b[1:]))
     got = run_engine(Harness(dut), dut.bank_images(theta, M1, M2, vin), [int(k) for k in k_w[1:]],
                      [int(k) for k in k_b[1:]], int(state[c.lanes]))
 
@@ -155,7 +156,7 @@ def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, round
     apply_update(want, ep._lay, GX, colA, A, Q, k_w, s_w, k_b, s_b, c.round_update, state, c.lanes,
                  c.upd_bits, c.g_bits, c.b_bits)
     assert dut.theta(got) == [int(v) for v in want]
-    assert got["cycles"] == got["counted"] == dut.cycle_count()
+    assert got["cycles"] == got["counted"] == dut.params.cycle_count()
     if rounding == "stochastic":
         assert got["draws"] == lay.n_params
         assert got["word"] == int(state[c.lanes])
@@ -171,24 +172,22 @@ def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, round
 
 
 def test_cycle_formula() -> None:
-    ep = model([100], False, "nearest", "multiply")
-    c = ep.consts
-    dut = UpdateEngine(c, [1568, 100, 10], 16, [32, 32], [4, 4])
+    dut = UpdateLayout([1568, 100, 10], 16)
     assert dut.cycle_count() == (1 + 1569 * 7) + (1 + 101 * 1) + 7 + 1  # 11,094
-    small = UpdateEngine(c, [1568, 6, 8, 10], 4, [32, 32, 32], [4, 4, 4])
+    small = UpdateLayout([1568, 6, 8, 10], 4)
     assert small.cycle_count() == (1 + 1569 * 2) + (1 + 7 * 2) + (1 + 9 * 3) + 7 + 1
 
 
 def test_stochastic_needs_one_lane() -> None:
     ep = model([4], False, "stochastic", "multiply")
     with pytest.raises(ValueError, match="lanes = 1"):
-        UpdateEngine(ep.consts, [1568, 4, 10], 2, [32, 32], [4, 4])
+        UpdateEngine(ep.consts, UpdateLayout([1568, 4, 10], 2), [32, 32], [4, 4])
 
 
 def test_update_engine_converts_to_verilog() -> None:
     ep = model([6, 8], False, "nearest", "shift")
     k_w, s_w, k_b, s_b = lr_codes(ep.cfg, ep.consts, 0)
-    dut = UpdateEngine(ep.consts, [1568, 6, 8, 10], 2, list(s_w[1:]), list(s_b[1:]))
+    dut = UpdateEngine(ep.consts, UpdateLayout([1568, 6, 8, 10], 2), list(s_w[1:]), list(s_b[1:]))
     text = verilog.convert(dut, name="update_engine", emit_src=False)
     assert "module update_engine" in text
     for port in ("start", "k_w", "k_b", "busy", "done", "cycles", "draw", "word", "wr_data", "rd_data"):

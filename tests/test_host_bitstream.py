@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hdl.plan import CoreBuild
 from host.flows import bitstream
 from host.backends.pynq import OVERLAY_NAME, VLNV
 from tb.driver_checks import OVERRIDES, make_config
@@ -49,7 +50,7 @@ def test_tcl_names_the_boards_part_ps_address_and_the_core(name: str) -> None:
 def test_sources_hold_the_ports_the_tcl_names(tmp_path: Path) -> None:
     cfg = make_config(OVERRIDES)
     b = bitstream.board("pynq-z2")
-    files = bitstream.write_sources(cfg, 2, b, tmp_path)
+    files = bitstream.write_sources(CoreBuild(cfg, 2), b, tmp_path)
     assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "regmap.json"]
     ports = top_ports(tmp_path / "ep_top.v", bitstream.TOP)
     assert {"clk", "rst"} <= set(ports)

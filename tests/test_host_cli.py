@@ -34,7 +34,7 @@ def run(capsys, *argv):
     (["train", "--target", "sim", "--precision", "float"], "precision = float: the core computes the fixed-point"),
     (["train", "--target", "pynq", "--momentum", "0.9"], "momentum must be 0"),
     (["train", "--target", "sim", "--readings", "17"], "samples (N) = 17: the core measures at most 16 times"),
-    (["train", "--target", "sim", "--lanes", "3"], "--lanes must be a power of two from 1 to 32"),
+    (["train", "--target", "sim", "--lanes", "3"], "lanes must be a power of two from 1 to 32"),
     (["train", "--target", "sim", "--resume", "x", "--train-samples", "5"], "--resume continues a stored run"),
     (["train", "--bogus"], "unrecognized arguments: --bogus"),
     (["train", "--config", "missing.toml"], "config file missing.toml does not exist"),

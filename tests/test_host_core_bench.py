@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from hdl.plan import CoreBuild
 from host.cli import main
 from sim.build import BUILD_ROOT, SimulatorUnavailable, simulators
 
@@ -51,7 +52,9 @@ def test_bench_of_the_core_as_synthesized_simulates_the_same_cycles(tmp_path, ca
     assert [r["clock_gating"] for r in results] == [True, False] and "clock-gated" not in lines[0]
     assert results[0]["train_cycles"] == results[1]["train_cycles"] == results[1]["train_cycles_formula"]
     assert results[0]["hits"] == results[1]["hits"] == results[1]["golden_hits"]
-    assert (BUILD_ROOT / "verilator" / "ep_core-bench-1568-2-10-p1-ungated").is_dir()
+    ungated = CoreBuild.load(None, cfg, 1, clock_gating=False).name
+    assert ungated.startswith("1568-2-10-p1-") and ungated.endswith("-ungated")
+    assert (BUILD_ROOT / "verilator" / f"ep_core-bench-{ungated}").is_dir()
 
 
 def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, capsys):
@@ -60,7 +63,7 @@ def test_bench_profile_guided_build_keeps_the_cycles_and_is_reused(tmp_path, cap
     design reuses the profiled build without profiling again; a plain build after it compiles afresh."""
     cfg = tiny_config(tmp_path, 4)
     args = ["hdl", "bench", "--config", str(cfg), "--lanes", "2", "--images", "2"]
-    folder = BUILD_ROOT / "verilator" / "ep_core-bench-1568-4-10-p2"
+    folder = BUILD_ROOT / "verilator" / f"ep_core-bench-{CoreBuild.load(None, cfg, 2, clock_gating=True).name}"
     (folder / "profile.json").unlink(missing_ok=True)  # a profiling run from scratch
     results = []
     for extra in ([], [], ["--no-pgo"]):

@@ -156,6 +156,7 @@ def test_open_board_finds_the_packaged_overlay(cfg, tmp_path: Path, monkeypatch:
 def test_driver_on_rtl(case: dict, cfg, tmp_path: Path) -> None:
     """The same checks inside cocotb on Verilator, against EPTop over AXI4-Lite, clock-gated as `host train
     --target sim` builds it (tests/test_tb_top.py checks the ungated EPTop over the bus)."""
+    from hdl.plan import CoreBuild
     from hdl.top import EPTop
     from sim.build import SimBuild, SimulatorUnavailable, simulators
 
@@ -163,7 +164,7 @@ def test_driver_on_rtl(case: dict, cfg, tmp_path: Path) -> None:
         simulators("verilator")
     except SimulatorUnavailable as error:
         pytest.skip(str(error))
-    top = EPTop(cfg, lanes=LANES, clock_gating=True)
+    top = EPTop(CoreBuild(cfg, LANES, clock_gating=True))
     build = SimBuild.create(top, toplevel="ep_top", case="ep_top-h2-p2-gated", simulator="verilator")
     path = tmp_path / "case.json"
     path.write_text(json.dumps(case))

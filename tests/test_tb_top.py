@@ -11,6 +11,7 @@ import pytest
 
 from golden import config, datasets
 from golden.fixed_ep import FixedEP
+from hdl.plan import CoreBuild
 from hdl.top import EPTop
 from sim.build import SimBuild, SimulatorUnavailable, simulators
 
@@ -36,7 +37,7 @@ def case_file(ep: FixedEP, top: EPTop, folder: Path) -> Path:
                      "order": cfg.order.upper(), "sweeps": cfg.sweeps, "sweeps_eval": cfg.sweeps_eval,
                      "beta_g": c.beta_g, "sn": c.sn, "samples": cfg.samples,
                      "k_w": [int(k) for k in ep._k_w[1:]], "k_b": [int(k) for k in ep._k_b[1:]]},
-        "timeout": 4 * top.core.train_cycles(784, cfg.sweeps, c.sn, cfg.samples, True),
+        "timeout": 4 * top.build.train_cycles(784, cfg.sweeps, c.sn, cfg.samples, True),
         "train_x": [[int(p) for p in X[t]] for t in TRAIN], "train_y": [int(Y[t]) for t in TRAIN], "train": [],
         "infer_x": [int(p) for p in X[INFER]],
     }
@@ -60,7 +61,7 @@ def test_core_trains_over_axi_lite(simulator: str, tmp_path: Path) -> None:
                                                  "batch_size": 1, "sigma": 0.05, "samples": 2,
                                                  "lr_weights": [0.05, 0.05], "lr_biases": [0.05, 0.05]},
                        "test").validate()
-    top = EPTop(cfg, lanes=2)
+    top = EPTop(CoreBuild(cfg, 2))
     build = SimBuild.create(top, toplevel="ep_top", case="ep_top-h2-p2", simulator=simulator)
     case = case_file(FixedEP(cfg), top, tmp_path)
     assert build.run("tb.test_top", {"regmap": top.regmap.to_json(), "case": str(case), "idle": True}) == 1

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import json
-import zlib
 
 from golden.config import Config
 from golden.fixed_formats import derive, lr_codes
 
 from ..core import CoreMode
+from ..plan import MAX_SAMPLES, build_id
 from ..relax import SweepOrder
 from .language import Field, Register, RegisterMap
 
 CORE_ID = 0x45504631  # ASCII "EPF1"
-MAX_SAMPLES = 16  # default largest run-time N (readings per measurement) of a build
-
-
-def build_id(cfg: Config) -> int:
-    """CRC-32 of what a bitstream fixes from the config (layer sizes and number formats)."""
-    key = json.dumps({"sizes": cfg.sizes, "fixed": dataclasses.asdict(cfg.fixed)}, sort_keys=True)
-    return zlib.crc32(key.encode())
 
 
 def _codes(codes: type[enum.Enum]) -> dict[str, int]:
@@ -43,7 +34,7 @@ def core_register_map(cfg: Config, max_samples: int = MAX_SAMPLES) -> RegisterMa
         Register("ID", "ro", "Core identifier, ASCII 'EPF1': the driver checks it first.",
                  reset=CORE_ID, const=True),
         Register("BUILD_ID", "ro", "CRC-32 of the layer sizes and number formats the core was generated for "
-                 "(hdl.regmap.build_id): the driver refuses a config that does not match.",
+                 "(hdl.plan.build_id): the driver refuses a config that does not match.",
                  reset=build_id(cfg), const=True),
         Register("CTRL", "rw", "Commands: set mode and write start = 1 in the same write.", width=8, fields=(
             Field("start", 0, doc="Run the command in `mode` (ignored while STATUS.busy; sets ERRORS.start_busy).",

@@ -10,7 +10,7 @@ sticky done, the error flags (start while busy, window access while busy, a new 
 reciprocal) and soft_reset.
 
 Time is counted in clock cycles: every bus access takes `access_cycles`, `wait(n)` n more, and a
-command stays busy for its cycles: EPCore's own formulas when `lanes` is given (the cycle counter
+command stays busy for its cycles: the build's formulas (hdl.plan.CoreBuild) when `lanes` is given (the cycle counter
 then reads what the RTL's does), else `busy_cycles`. `stuck = True` makes commands never finish.
 Where the model cannot know what the RTL does it says so: a command's memory effects happen at its
 start (the window is closed while busy, so only a soft_reset mid-command could tell); reads past
@@ -20,7 +20,6 @@ the end of a space return 0; a parameter code is stored as written (the driver c
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -29,38 +28,13 @@ from golden.fixed_ep import FixedEP, predict, refresh, train_samples
 from golden.fixed_formats import lr_codes
 from golden.network import sweep_order
 from golden.prng import seed_lanes
-from hdl.regmap.core import MAX_SAMPLES, core_register_map
+from hdl.plan import MAX_SAMPLES, CoreBuild
+from hdl.regmap.core import core_register_map
 from hdl.regmap.model import RegisterModel
 
 MASK32 = 0xFFFF_FFFF
 ACCESS_CYCLES = 4  # an AXI4-Lite access to the register file, about
 BUSY_CYCLES = 1000  # a command's busy time when no lane count is given
-
-
-def cycle_formulas(cfg: Config, lanes: int, max_samples: int = MAX_SAMPLES) -> Any:
-    """EPCore(cfg, lanes) for its cycle formulas only (train_cycles, infer_cycles, ...)."""
-    from hdl.core import EPCore
-
-    return unelaborated(EPCore(cfg, lanes, max_samples=max_samples))
-
-
-def unelaborated(component: Any) -> Any:
-    """Mark a component built for its attributes only, and its units, as used: Amaranth warns about
-    elaboratables that are never elaborated (and the tests turn warnings into errors)."""
-    from amaranth._unused import MustUse
-
-    todo, seen = [component], set()
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, MustUse):
-            obj._MustUse__used = True
-            todo.extend(vars(obj).values())
-        elif isinstance(obj, (list, tuple)):
-            todo.extend(obj)
-    return component
 
 
 class CoreModel:
@@ -75,7 +49,7 @@ class CoreModel:
         self.consts = ep.consts
         self.layout = ep.layout
         self.busy_cycles, self.access_cycles = busy_cycles, access_cycles
-        self.core = cycle_formulas(cfg, lanes, max_samples) if lanes is not None else None
+        self.build = CoreBuild(cfg, lanes, max_samples=max_samples) if lanes is not None else None
         _, self._s_w, _, self._s_b = lr_codes(cfg, self.consts, 0)  # build constants
         # The core's memories and registers after a power-on reset: zeros, generators at their reset seeds.
         for buf in (ep.theta, ep._WT, ep._D, ep._den, ep._recip, ep._recip_out, ep._S0, ep.flags):
@@ -241,7 +215,7 @@ class CoreModel:
     def _command_cycles(self, mode: str) -> float:
         if self.stuck:
             return math.inf
-        core = self.core
+        core = self.build
         if core is None:
             return self.busy_cycles
         nonzero = int(np.count_nonzero(self.consts.vin_table[self.pixels]))
@@ -252,7 +226,7 @@ class CoreModel:
             return core.infer_cycles(nonzero, self._f("SWEEPS", "eval"))
         if mode == "LOAD":
             return core.load_cycles()
-        return core.copy_cycles("clear_s0") + 1
+        return core.clear_cycles()
 
     def _start(self, mode: str) -> None:
         """Run a command in the golden model; its results show when it finishes."""

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hdl.generate import load_core
-from host.backends.model import unelaborated
+from golden.config import ConfigError
+from hdl.plan import DEFAULT_LANES, CoreBuild
 from host.commands.options import CliError
-from host.flows.bitstream import BOARDS, BUILD, DEFAULT_LANES, OVERLAYS, OverlayError, board, run_vivado, vivado, \
+from host.flows.bitstream import BOARDS, BUILD, OVERLAYS, OverlayError, board, run_vivado, vivado, \
     write_sources
 
 
@@ -22,7 +22,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--board", required=True, help=f"one of {', '.join(BOARDS)}")
     b.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
     b.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
-    b.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P (default {DEFAULT_LANES})")
+    b.add_argument("--lanes", type=int, help=f"P (default {DEFAULT_LANES}, or the widest layer rounded up if less)")
     b.add_argument("--out", type=Path, help="overlay folder (default host/overlays/<board>)")
     b.add_argument("--tcl-only", action="store_true", help="write the sources and build.tcl, do not run Vivado")
     b.set_defaults(run=run)
@@ -33,16 +33,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         b = board(args.board)
         tool = None if args.tcl_only else vivado()
-        cfg = unelaborated(load_core(args.model, args.config, args.lanes)).cfg  # checks lanes and batch size
+        build = CoreBuild.load(args.model, args.config, args.lanes)
         folder = BUILD / b.name
-        write_sources(cfg, args.lanes, b, folder)
+        write_sources(build, b, folder)
         out = (args.out or OVERLAYS / b.name).resolve()
         if tool is None:
             print(f"host bitstream: wrote {folder / 'build.tcl'}; run it there with: vivado -mode batch -source "
                   f"build.tcl -tclargs {out}")
             return 0
         run_vivado(tool, folder, out)
-    except (OverlayError, ValueError) as error:
+    except (OverlayError, ConfigError, ValueError) as error:
         raise CliError(str(error)) from None
     print(f"host bitstream: overlay in {out}")
     return 0

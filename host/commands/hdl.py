@@ -11,7 +11,9 @@ from golden import config
 from golden.files import atomic_write_text
 from hdl.estimate import PARTS, EstimateError, estimate, part
 from hdl.estimate import describe as describe_estimate
-from hdl.generate import DEFAULT_LANES, TOP, describe, generate, load_core, write_regmap
+from hdl.core import EPCore
+from hdl.generate import TOP, describe, generate, write_regmap
+from hdl.plan import DEFAULT_LANES, CoreBuild
 from host.commands.options import CliError, Parser, Renamed
 from host.flows.core_bench import bench as core_bench
 from sim.build import SimulationError
@@ -23,7 +25,7 @@ def _add_config(parser: argparse.ArgumentParser, lanes: bool = True) -> None:
     parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
     parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
     if lanes:
-        parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P (default {DEFAULT_LANES})")
+        parser.add_argument("--lanes", type=int, help=f"P (default {DEFAULT_LANES}, or the widest layer rounded up if less)")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +57,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    paths, info = generate(load_core(args.model, args.config, args.lanes), args.out)
+    paths, info = generate(EPCore(CoreBuild.load(args.model, args.config, args.lanes)), args.out)
     for path in paths:
         print(path)
     print(describe(info))
@@ -63,7 +65,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 def _estimate(args: argparse.Namespace) -> None:
     part(args.part)  # an unknown part fails before the core is built
-    core = load_core(args.model, args.config, args.lanes)
+    core = EPCore(CoreBuild.load(args.model, args.config, args.lanes))
     result = {"model": core.cfg.model, "sizes": core.sizes, "lanes": core.lanes, "g_bits": core.cfg.fixed.g_bits,
               **estimate(core, TOP, args.part)}
     text = json.dumps(result)
@@ -76,7 +78,8 @@ def _estimate(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     config.require(1 <= args.images <= MAX_BENCH_IMAGES,
                    f"--images must be from 1 to {MAX_BENCH_IMAGES}, got {args.images}")
-    core_bench(load_core(args.model, args.config, args.lanes, args.clock_gating), args.simulator, args.images, args.pgo)
+    core = EPCore(CoreBuild.load(args.model, args.config, args.lanes, args.clock_gating))
+    core_bench(core, args.simulator, args.images, args.pgo)
 
 
 def _regmap(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from golden import config
 from golden import train as loop
 from golden.datasets import DATASET_NAMES, head, load as load_dataset
+from hdl.plan import CoreBuild, default_lanes
 from host.backends.pynq import open_board
 from host.commands.options import CliError, Deprecated, count, integer, number, only_for
 from host.driver import CoreError, DriverExecutor, EPCoreInterface, run_sync
@@ -74,8 +75,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _hardware_target(args: argparse.Namespace, cfg: config.Config) -> tuple[int, object]:
     """For --target sim or pynq: the config checked against what the core can do, the lanes (sim) and the
     executor (pynq; the simulation makes its own)."""
-    lanes = args.lanes if args.lanes is not None else train_sim.default_lanes(cfg)
-    train_sim.check_hardware(cfg, lanes if args.target == "sim" else None)
+    lanes = args.lanes if args.lanes is not None else default_lanes(cfg)
+    CoreBuild(cfg, lanes if args.target == "sim" else 1)  # ConfigError (one line) for what the core cannot run
     if args.target == "sim":
         try:
             simulators("verilator")
@@ -116,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             overrides = {**cfg_values, **{k: v for k, v in overrides.items() if v is not None}}
             limits = (args.train_samples or run_options["train_samples"],
                       args.test_samples or run_options["test_samples"])
+            args.lanes = run_options["lanes"] if args.lanes is None else args.lanes
         cfg = config.load(model, args.config, overrides, hardware=target != "golden")
         if args.dtype is not None and cfg.precision != "float":
             raise CliError(f"--dtype applies to --precision float only, not {cfg.precision}")
@@ -140,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {data.note}")
     if target == "sim":
         started = time.perf_counter()
-        print(f"building the core for Verilator (build/sim/verilator/{train_sim.build_name(cfg, lanes)}; a few minutes "
+        plan = train_sim.simulation_build(cfg, lanes)
+        print(f"building the core for Verilator (build/sim/verilator/{train_sim.build_name(plan)}; a few minutes "
               "the first time, then reused)")
-        build = train_sim.build_core(cfg, lanes)
+        build = train_sim.build_core(plan)
         print(f"core ready after {time.perf_counter() - started:.0f} s; training in the simulation")
         train_sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
         metrics = json.loads((out / loop.METRICS).read_text())

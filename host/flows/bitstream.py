@@ -28,14 +28,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from golden.config import Config
 from golden.files import atomic_write_text
+from hdl.plan import CoreBuild
 from host.backends.pynq import CLOCK_HZ, OVERLAY_NAME, OVERLAYS, VLNV
 
 TOP = "ep_top"  # the Verilog module the IP packages
 ADDR_BITS = 12  # AXI address bits decoded by the core: a 4 KiB window, the smallest block Vivado assigns
 BUILD = Path(__file__).resolve().parents[2] / "build" / "overlay"
-DEFAULT_LANES = 16
 
 
 @dataclass(frozen=True)
@@ -166,16 +165,16 @@ puts "overlay: [file join $overlay_dir {OVERLAY_NAME}.bit] and .hwh"
 """
 
 
-def write_sources(cfg: Config, lanes: int, b: Board, folder: Path) -> list[Path]:
+def write_sources(build: CoreBuild, b: Board, folder: Path) -> list[Path]:
     """ep_top.v, regmap.json, config.json and build.tcl for board `b` in `folder`."""
     from hdl.top import EPTop
     from hdl.verilog import write_verilog
 
-    top = EPTop(cfg, lanes, addr_width=ADDR_BITS)
+    top = EPTop(build, addr_width=ADDR_BITS)
     folder.mkdir(parents=True, exist_ok=True)
     files = [write_verilog(top, TOP, folder)]
     for name, text in (("regmap.json", top.regmap.to_json()),
-                       ("config.json", json.dumps({"config": cfg.to_dict(), "lanes": lanes}, indent=2) + "\n"),
+                       ("config.json", json.dumps({"config": build.cfg.to_dict(), "lanes": build.lanes}, indent=2) + "\n"),
                        ("build.tcl", build_tcl(b))):
         atomic_write_text(folder / name, text)
         files.append(folder / name)

@@ -13,7 +13,6 @@ from golden.fixed_ep import FixedEP
 from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
 from hdl.core import CoreMode, EPCore
-from hdl.gating import build_suffix
 from hdl.generate import TOP, TYPICAL_IMAGES
 from hdl.relax import SweepOrder
 from sim.build import SimBuild
@@ -48,7 +47,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
     on `samples` MNIST samples, print the figures and one JSON line, and return them."""
     cfg, c = core.cfg, core.consts
     params = bench_params(core, samples)
-    case = f"{TOP}-bench-{'-'.join(map(str, core.sizes))}-p{core.lanes}{build_suffix(core.clock_gating)}"
+    case = f"{TOP}-bench-{core.build.name}"
     # Verilator: the clock in the Verilog (a GPI clock's callbacks per edge would be a quarter of the time).
     hdl_clock = simulator == "verilator"
     pgo = pgo and simulator == "verilator"
@@ -73,8 +72,8 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
 
     centered = cfg.variant == "centered"
     nonzero = [int(np.count_nonzero(c.vin_table[np.array(img)])) for img in params["images"]]
-    formula = [core.train_cycles(k, cfg.sweeps, c.sn, cfg.samples, centered) for k in nonzero]
-    bound = [core.lower_bound(k, cfg.sweeps, centered) for k in nonzero]
+    formula = [core.build.train_cycles(k, cfg.sweeps, c.sn, cfg.samples, centered) for k in nonzero]
+    bound = [core.build.lower_bound(k, cfg.sweeps, centered) for k in nonzero]
     train = got["train"]
     rates = [t["free_cycles"] / t["free_seconds"] for t in train]
     cpu_rates = [t["free_cycles"] / t["free_cpu_seconds"] for t in train]
@@ -85,7 +84,7 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
         "build_seconds": round(build_seconds, 1),
         "run_seconds": round(run_seconds, 1), "params_words": len(params["theta"]),
         "params_seconds": round(got["params_seconds"], 2),
-        "load_cycles": got["load"]["cycles"], "load_cycles_formula": core.load_cycles(),
+        "load_cycles": got["load"]["cycles"], "load_cycles_formula": core.build.load_cycles(),
         "train_cycles": measured, "train_cycles_formula": formula, "lower_bound": bound,
         "train_over_lower_bound": round(statistics.median(m / b for m, b in zip(measured, bound)), 3),
         "nonzero_pixels": nonzero,

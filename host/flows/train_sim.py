@@ -11,7 +11,6 @@ prints, an error) as JSON lines in an events file that the host follows to draw 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import statistics
 import tempfile
@@ -25,10 +24,9 @@ from typing import Any
 import numpy as np
 
 from golden import train as loop
-from golden.config import Config, apply, require
+from golden.config import Config, apply
 from golden.datasets import Dataset
-from golden.fixed_formats import derive
-from hdl.regmap.core import MAX_SAMPLES
+from hdl.plan import CoreBuild
 from host.driver import DriverExecutor, EPCoreInterface
 from sim.build import ROOT
 
@@ -49,59 +47,33 @@ def demo() -> tuple[dict[str, Any], dict[str, int]]:
     return values, values.pop("run")
 
 
-def most_lanes(cfg: Config) -> int:
-    """The most lanes a core of `cfg` can have: its widest layer, rounded up to a power of two (lane p owns the
-    nodes j = p mod P of every layer, so more would only idle)."""
-    return 1 << (max(cfg.sizes[1:]) - 1).bit_length()
-
-
-def default_lanes(cfg: Config) -> int:
-    """The demo's lanes, or fewer for a network whose widest layer has fewer nodes."""
-    return min(demo()[1]["lanes"], most_lanes(cfg))
-
-
-def check_hardware(cfg: Config, lanes: int | None = None) -> None:
-    """ConfigError (one line) for what the core cannot do: float precision, batches, more than MAX_SAMPLES
-    measurements, lanes that are not a power of two up to the widest layer."""
-    require(cfg.precision == "fixed", f"precision = {cfg.precision}: the core computes the fixed-point model only")
-    require(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online, one sample per update; "
-            "set batch_size = 1")
-    require(cfg.samples <= MAX_SAMPLES, f"samples (N) = {cfg.samples}: the core measures at most {MAX_SAMPLES} times")
-    if lanes is not None:
-        widest = most_lanes(cfg)
-        require(lanes in [1 << k for k in range(widest.bit_length())],
-                f"--lanes must be a power of two from 1 to {widest} (the widest layer, rounded up), got {lanes}")
-
-
-def poll_cycles(cfg: Config, lanes: int) -> int:
+def poll_cycles(build: CoreBuild) -> int:
     """Cycles between STATUS reads: a TRAIN sample's cycles / POLL_SAMPLES (a bus read costs the simulation
     as much Python as thousands of free-running cycles)."""
     from hdl.generate import typical_nonzero
-    from host.backends.model import cycle_formulas
 
-    core, c = cycle_formulas(cfg, lanes), derive(cfg)
-    cycles = core.train_cycles(round(typical_nonzero(core)), cfg.sweeps, c.sn, cfg.samples, cfg.variant == "centered")
+    cfg = build.cfg
+    cycles = build.train_cycles(round(typical_nonzero(build)), cfg.sweeps, build.consts.sn, cfg.samples,
+                                build.centered)
     return max(50, cycles // POLL_SAMPLES)
 
 
-def build_name(cfg: Config, lanes: int) -> str:
-    """The build folder of a core: what the Verilog depends on (sizes, formats, learning-rate shifts, ...) and
-    lanes; the run's own settings (epochs, seed, noise, data) share one build."""
-    runtime = ("epochs", "seed", "sigma", "beta", "sweeps", "sweeps_eval", "order", "variant", "warm_start",
-               "samples", "dataset", "data_dir", "dtype", "lr_decay", "model")
-    key = {k: v for k, v in cfg.to_dict().items() if k not in runtime}
-    digest = hashlib.sha256(json.dumps({"config": key, "lanes": lanes}, sort_keys=True).encode()).hexdigest()[:12]
-    return f"host-{'-'.join(map(str, cfg.sizes))}-p{lanes}-{digest}"
+def simulation_build(cfg: Config, lanes: int) -> CoreBuild:
+    """The core a run trains on: `cfg` with `lanes` lanes, its idle lane units clock-gated (the run is long)."""
+    return CoreBuild(cfg, lanes, clock_gating=True)
 
 
-def build_core(cfg: Config, lanes: int, simulator: str = "verilator") -> Any:
-    """EPTop(cfg, lanes) built for `simulator` (a fast Verilator build with clock gating: the run is long); an
-    unchanged design is not recompiled."""
+def build_name(build: CoreBuild) -> str:
+    """The build folder of a run's core (runs whose Verilog is the same share it)."""
+    return f"host-{build.name}"
+
+
+def build_core(build: CoreBuild, simulator: str = "verilator") -> Any:
+    """EPTop(build) built for `simulator` (a fast Verilator build); an unchanged design is not recompiled."""
     from hdl.top import EPTop
     from sim.build import SimBuild
 
-    return SimBuild.create(EPTop(cfg, lanes, clock_gating=True), toplevel="ep_top", case=build_name(cfg, lanes),
-                           simulator=simulator, fast=True)
+    return SimBuild.create(EPTop(build), toplevel="ep_top", case=build_name(build), simulator=simulator, fast=True)
 
 
 # ---- inside the simulation ----
@@ -178,7 +150,7 @@ def run_loop(bus: Any, run: Run, params: dict) -> None:
         if params["resume"]:
             metrics, state = loop.load_run(out)
             theta = state["theta"]
-        core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(cfg, params["lanes"]))
+        core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(CoreBuild(cfg, params["lanes"])))
         executor = ReportingExecutor(DriverExecutor(core, run, theta), events)
         if theta is not None:  # the checkpoint's LOAD is no training step: its saturated reciprocals counted in
             run(core.clear_counters())  # the epoch that wrote the checkpoint, as in an uninterrupted run
@@ -197,7 +169,7 @@ def run_bench(bus: Any, run: Run, params: dict) -> None:
 
     cfg = _config(params)
     data = _dataset(params["data"])
-    core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(cfg, params["lanes"]))
+    core = EPCoreInterface(bus, cfg, poll_cycles=poll_cycles(CoreBuild(cfg, params["lanes"])))
     executor = DriverExecutor(core, run)
     executor.begin_epoch(0)
     sim_ns = run(_now(get_sim_time))
@@ -281,7 +253,7 @@ class _Follower:
 
 def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print) -> None:
-    """Run golden/train.py's loop on the simulated core (`build_core(cfg, lanes)`) into `out`: its metrics.json
+    """Run golden/train.py's loop on the simulated core (`build_core(simulation_build(cfg, lanes))`) into `out`: its metrics.json
     and checkpoint.npz, as the golden target writes them. SimError (one line) when it fails."""
     from sim.build import SimulationError
 
@@ -352,7 +324,6 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
     from golden.datasets import load as load_dataset
     from hdl.generate import typical_nonzero
     from host.backends.pynq import CLOCK_HZ
-    from host.backends.model import cycle_formulas
 
     values, run = demo()
     model = values.pop("model")
@@ -361,7 +332,7 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
     data = load_dataset(cfg.dataset, progress=False)
     n = repeats * samples
     data = dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
-    build = build_core(cfg, lanes)
+    build = build_core(simulation_build(cfg, lanes))
     data_file, results = build.folder / "bench.data.npz", build.folder / "bench.results.json"
     write_dataset(data, data_file)
     results.unlink(missing_ok=True)
@@ -369,9 +340,9 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
                                 "repeats": repeats, "samples": samples, "results": str(results)},
               name="bench", testcase="bench")
     got = json.loads(results.read_text())
-    core, c = cycle_formulas(cfg, lanes), derive(cfg)
-    centered = cfg.variant == "centered"
-    formula = sum(core.train_cycles(k, cfg.sweeps, c.sn, cfg.samples, centered) for r in got for k in r["nonzero"])
+    core = CoreBuild(cfg, lanes)
+    formula = sum(core.train_cycles(k, cfg.sweeps, core.consts.sn, cfg.samples, core.centered)
+                  for r in got for k in r["nonzero"])
     busy = sum(r["busy_cycles"] for r in got)
     simulated = sum(r["sim_cycles"] for r in got)
     scale = busy / formula
@@ -383,14 +354,14 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
               "clock_hz": CLOCK_HZ, "projections": {}}
     log(f"sim: {model} {cfg.sizes}, P = {lanes}, through host.driver and the AXI4-Lite bus model on Verilator: "
         f"{result['samples_per_second']:.2f} training samples/s (median of {repeats} x {samples} samples)")
-    log(f"  {result['busy_cycles_per_sample']:,} core cycles per TRAIN sample (EPCore.train_cycles: "
+    log(f"  {result['busy_cycles_per_sample']:,} core cycles per TRAIN sample (CoreBuild.train_cycles: "
         f"{result['formula_cycles_per_sample']:,}), {result['sim_cycles_per_sample']:,} simulated cycles with the "
         f"bus traffic and polling; Verilator {result['verilator_cycles_per_second'] / 1e3:.0f} k cycles/s")
     for name, board, p in PROJECTIONS:
         target = config.load(name, hardware=True)
-        tcore, tc = cycle_formulas(target, p), derive(target)
+        tcore = CoreBuild(target, p)
         nonzero = round(typical_nonzero(tcore))
-        cycles = scale * tcore.train_cycles(nonzero, target.sweeps, tc.sn, target.samples, target.variant == "centered")
+        cycles = scale * tcore.train_cycles(nonzero, target.sweeps, tcore.consts.sn, target.samples, tcore.centered)
         rate = CLOCK_HZ / cycles
         result["projections"][name] = {"board": board, "lanes": p, "sizes": target.sizes,
                                        "cycles_per_sample": round(cycles), "samples_per_second": round(rate, 1),

@@ -13,8 +13,6 @@ variant is the build's) the count of saturated reciprocals.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +24,14 @@ from golden.config import Config, ConfigError
 from golden.fixed_ep import FixedEP, Trace
 from golden.fixed_formats import derive, lr_codes
 from golden.network import Layout, sweep_order
+from hdl.plan import CoreBuild
 
 PHASES = ("free", "-beta", "+beta")
 MEASUREMENTS = ("M1", "M2")
 MAX_SWEEPS = 8          # the trace buffer holds TRAIN samples of up to this many sweeps per phase
-MAX_SAMPLES = 4         # N: EPCore's default max_samples
+MAX_SAMPLES = 4         # N: the verified core's max_samples (a build constant)
 BETAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 DRAWS = 200             # random settings tried per case before giving up
-TIMEOUT_FACTOR = 4      # simulated cycles allowed per command, in units of a TRAIN sample's cycles
 MISSING = np.iinfo(np.int64).min  # no code has this value: a value the trace did not report
 
 
@@ -95,27 +93,20 @@ class Report:
 
 def core_config(config_file: str | Path | None, model: str | None = None) -> Config:
     """The config of the core to verify (the hardware defaults: fixed point, online), or VerifyError for
-    what the RTL cannot do."""
+    more sweeps than the trace holds (`core_build` checks what the core cannot do)."""
     cfg = config.load(model, config_file, hardware=True)
-    need = _require
-    need(cfg.precision == "fixed", f"precision = {cfg.precision}: the core computes the fixed-point model only")
-    need(cfg.batch_size == 1, f"batch_size = {cfg.batch_size}: the core trains online only; set batch_size = 1")
-    need(cfg.samples <= MAX_SAMPLES, f"samples (N) = {cfg.samples}: the core measures at most {MAX_SAMPLES} times")
-    need(cfg.sweeps <= MAX_SWEEPS, f"sweeps = {cfg.sweeps}: the verification trace holds at most {MAX_SWEEPS}")
+    _require(cfg.sweeps <= MAX_SWEEPS, f"sweeps = {cfg.sweeps}: the verification trace holds at most {MAX_SWEEPS}")
     return cfg
+
+
+def core_build(cfg: Config, lanes: int, clock_gating: bool = True) -> CoreBuild:
+    """The verified core: `cfg` with `lanes` lanes and MAX_SAMPLES; ConfigError (one line) for what it cannot run."""
+    return CoreBuild(cfg, lanes, clock_gating, MAX_SAMPLES)
 
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise VerifyError(message)
-
-
-def check_lanes(cfg: Config, lanes: int) -> None:
-    """VerifyError unless the core can be built for `cfg` with `lanes` lanes."""
-    _require(lanes >= 1 and lanes & (lanes - 1) == 0, f"--lanes must be a power of two, got {lanes}")
-    _require(lanes <= max(cfg.sizes[1:]), f"--lanes {lanes} is more than the widest free layer")
-    _require(cfg.fixed.round_update != "stochastic" or lanes == 1,
-             "round_update = stochastic: the core's update rounds stochastically with one lane only; use --lanes 1")
 
 
 def _case_config(base: Config, rng: np.random.Generator) -> Config:
@@ -208,33 +199,28 @@ def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndar
     np.savez(path, **{name: np.stack(values) for name, values in arrays.items()})
 
 
-def build_name(cfg: Config, lanes: int, clock_gating: bool = True) -> str:
-    """The build folder of a core: the same config, lanes and clock gating reuse one build."""
-    key = json.dumps({"config": cfg.to_dict(), "lanes": lanes}, sort_keys=True)
-    from hdl.gating import build_suffix
-
-    return f"verify-{lanes}-{hashlib.sha256(key.encode()).hexdigest()[:12]}{build_suffix(clock_gating)}"
+def build_name(build: CoreBuild) -> str:
+    """The build folder of a verified core (builds whose Verilog is the same share it)."""
+    return f"verify-{build.name}"
 
 
-def run_rtl(cfg: Config, lanes: int, simulator: str, cases: list[Case], runs: list[GoldenRun],
-            X: np.ndarray, clock_gating: bool = True) -> dict[str, np.ndarray]:
-    """Build VerifyCore for `cfg` (once per config, lanes and clock gating) and run every case on `simulator`."""
+def run_rtl(plan: CoreBuild, simulator: str, cases: list[Case], runs: list[GoldenRun],
+            X: np.ndarray) -> dict[str, np.ndarray]:
+    """Build VerifyCore for `plan` (once per build) and run every case on `simulator`."""
     from hdl.verify_core import VerifyCore
     from sim.build import SimBuild
 
-    harness = VerifyCore(cfg, lanes, MAX_SWEEPS, clock_gating)
+    harness = VerifyCore(plan, MAX_SWEEPS)
     # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
-    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(cfg, lanes, clock_gating),
-                            simulator=simulator, quick=True, public=VerifyCore.BACKDOOR)
+    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(plan), simulator=simulator, quick=True,
+                            public=VerifyCore.BACKDOOR)
     cases_file, results_file = build.folder / "cases.npz", build.folder / "results.npz"
     write_cases(cases_file, cases, runs, X)
     results_file.unlink(missing_ok=True)
-    core = harness.core
-    cycles = max(core.train_cycles(784, MAX_SWEEPS, 1, MAX_SAMPLES, True), core.load_cycles())
     build.run("host.flows.verify_tb", {
         "cases": str(cases_file), "results": str(results_file), "fields": harness.entry_fields(),
-        "lanes": lanes, "v_bits": core.consts.v_bits, "n_params": core.n_params,
-        "timeout_cycles": TIMEOUT_FACTOR * cycles})
+        "lanes": plan.lanes, "v_bits": plan.consts.v_bits, "n_params": plan.n_params,
+        "timeout_cycles": plan.timeout_cycles(MAX_SWEEPS)})
     with np.load(results_file) as results:
         return dict(results)
 
@@ -332,7 +318,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     _require(samples >= 1, f"--images must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")
     _require(0 <= seed < 2**32, f"--seed must be in [0, 2^32), got {seed}")
-    check_lanes(cfg, lanes)
+    plan = core_build(_with_fixed(cfg, rtl_fixed), lanes, clock_gating)
     simulators(simulator)  # SimulatorUnavailable (one line) before any work
     start = time.perf_counter()
     data = load_dataset(cfg.dataset, cfg.data_dir, progress=False)
@@ -340,8 +326,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     todo = make_cases(cfg, cases, samples, seed, len(Y))
     golden_cases = [Case(_with_fixed(case.cfg, golden_fixed), case.idx) for case in todo]
     runs = [run_golden(case, X, Y) for case in golden_cases]
-    build_cfg = _with_fixed(cfg, rtl_fixed)
-    rtl = run_rtl(build_cfg, lanes, simulator, todo, runs, X, clock_gating)
+    rtl = run_rtl(plan, simulator, todo, runs, X)
     compared, mismatches, identical = compare(todo, runs, rtl, cfg, lanes)
     return Report(cases, samples, compared, mismatches, [int(v) for v in rtl["cycles"].ravel()], identical,
                   time.perf_counter() - start)
