@@ -103,31 +103,16 @@ class EPCore(wiring.Component):
     state_we, state_waddr, state_wdata : In -- write S0 (idle only: a resumed run's warm-start state)
     recip_saturations : Out -- sum of the RefreshEngine's flag counts over its runs
 
-    Cycles per TRAIN sample (`CoreBuild.train_cycles`, pixels back to back, `nonzero` of them with vin != 0):
-    (projection + 2) + phases x (relax + 1) + 2 x (measure + 1) + (update + 1) + (refresh + 1) + 5
-    + copies, phases = 3 centered else 2, the units' own counts (`expected_cycles`, `cycle_count`),
-    copies = a segment's entries + 3 each: py (n_1 + n_top), V in and out (n_free each, twice more
-    when centered), sync_a (the conductances of layers >= 2 twice for the RelaxEngine's rows +
-    n_free biases), sync_b (P x (G_free + 2 G_top) reciprocal words, G_free = sum_l G_l),
-    G_l = ceil(n_l / P). DRN-XS (1568-100-10), P = 16, 166 non-zero pixels, 4 sweeps, centered:
-    24,105 cycles (update 11,094, refresh 5,883, 3 phases 2,262, projection 1,786, sync_a 2,113,
-    sync_b 163); 1568-4-10 with P = 1: 13,239.
-
     Clock gating (`clock_gating`, for simulation): the lane units of the RelaxEngine (NodeUpdate), the
     UpdateEngine (ConductanceUpdate, BiasUpdate) and the RefreshEngine (Reciprocal) get a clock that
     runs only while their engine is busy (the reciprocals: while it divides), hdl/gating.py. A TRAIN
-    sample keeps every lane unit idle most of the time (the update and the refresh take 70% of its
-    cycles), and Verilator evaluates a unit only on its own clock's edges: the DRN-XS core with P = 16
-    simulates 1.5x as many cycles per second. Results and cycle counts are the same (the units are
-    fed and drained while busy, and reset with the core); the default, ungated, is the design to
-    synthesize (a clock gated in logic does not belong in an FPGA's fabric).
+    sample keeps every lane unit idle most of the time, and Verilator evaluates a unit only on its own
+    clock's edges, so the simulation runs faster (docs/core.md). Results and cycle counts are the same
+    (the units are fed and drained while busy, and reset with the core); the default, ungated, is the
+    design to synthesize (a clock gated in logic does not belong in an FPGA's fabric).
 
-    `CoreBuild.lower_bound` = ceil(ops / P), ops = nonzero n_1 (projection MACs) + phases x nsweeps x
-    sum_{l >= 2} 2 n_{l-1} n_l (relaxation MACs, each W_l used from both sides) + n_cond (the
-    update, one multiply-accumulate per conductance) + n_cond (the totals), n_cond the number of
-    conductances: DRN-XS as above 22,263 (train_cycles / lower_bound = 1.083). It counts one
-    operation per lane per cycle; the RefreshEngine adds W+ and W- of layer 1 in the same cycle, so
-    small networks can come in under it (1568-4-10, P = 1: 14,248).
+    The cycles of every command are `CoreBuild`'s formulas (hdl/plan.py); docs/core.md works them out
+    for DRN-XS.
     """
 
     def __init__(self, build: CoreBuild) -> None:

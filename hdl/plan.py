@@ -264,7 +264,12 @@ class CoreBuild:
         return self.segments[name][1] + 3
 
     def train_cycles(self, nonzero: int, nsweeps: int, sn: int, samples: int, centered: bool) -> int:
-        """`cycles` after a TRAIN sample whose pixels come back to back (`nonzero` with vin != 0)."""
+        """`cycles` after a TRAIN sample whose pixels come back to back (`nonzero` with vin != 0):
+        (projection + 2) + phases x (relax + 1) + 2 x (measure + 1) + (update + 1) + (refresh + 1) + 5
+        + copies, phases = 3 centered else 2, the units' own counts (hdl/layout.py), copies = a segment's
+        entries + 3 each: py (n_1 + n_top), V in and out (n_free each, twice more when centered), sync_a
+        (the conductances of layers >= 2 twice for the RelaxEngine's rows + n_free biases), sync_b
+        (P x (G_free + 2 G_top) reciprocal words, G_free = sum_l G_l), G_l = ceil(n_l / P)."""
         proj = self.projection.expected_cycles(nonzero) + 2  # start, busy cycles, done
         relax = self.relax.cycle_count(nsweeps) + 1
         meas = self.measure.expected_cycles(sn, samples) + 1  # busy cycles, done (the second's start)
@@ -294,7 +299,10 @@ class CoreBuild:
                 + self.copy_cycles("v_to_free") + 3)
 
     def lower_bound(self, nonzero: int, nsweeps: int, centered: bool) -> int:
-        """ceil(ops / P): a TRAIN sample's multiply-accumulates spread over the P lanes (docs/core.md)."""
+        """ceil(ops / P): a TRAIN sample's multiply-accumulates spread over the P lanes, ops = nonzero n_1
+        (projection) + phases x nsweeps x sum_{l >= 2} 2 n_{l-1} n_l (relaxation, each W_l used from both
+        sides) + n_cond (the update) + n_cond (the totals). One operation per lane per cycle: the
+        RefreshEngine adds W+ and W- of layer 1 in the same cycle, so small networks can come in under it."""
         n, top = self.sizes, self.top
         n_cond = sum(n[l - 1] * n[l] for l in range(1, top + 1))
         relax = (3 if centered else 2) * nsweeps * sum(2 * n[l - 1] * n[l] for l in range(2, top + 1))

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from golden.files import atomic_write_text
 from hdl.plan import CoreBuild
+from hdl.top import EPTop
+from hdl.verilog import write_verilog
 from host.backends.pynq import CLOCK_HZ, OVERLAY_NAME, OVERLAYS, VLNV
 
 TOP = "ep_top"  # the Verilog module the IP packages
@@ -167,8 +169,6 @@ puts "overlay: [file join $overlay_dir {OVERLAY_NAME}.bit] and .hwh"
 
 def write_sources(build: CoreBuild, b: Board, folder: Path) -> list[Path]:
     """ep_top.v, regmap.json, config.json and build.tcl for board `b` in `folder`."""
-    from hdl.top import EPTop
-    from hdl.verilog import write_verilog
 
     top = EPTop(build, addr_width=ADDR_BITS)
     folder.mkdir(parents=True, exist_ok=True)

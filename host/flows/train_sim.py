@@ -22,13 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from golden import config
 from golden import train as loop
 from golden.config import Config, apply
-from golden.datasets import Dataset
+from golden.datasets import Dataset, load as load_dataset
+from golden.fixed_ep import FixedEP
+from hdl.generate import typical_nonzero
 from hdl.plan import CoreBuild
+from hdl.top import EPTop
+from host.backends.pynq import CLOCK_HZ
 from host.driver import DriverExecutor, EPCoreInterface
-from sim.build import ROOT
+from sim.build import ROOT, SimBuild, SimulationError
 
 DEMO_CONFIG = ROOT / "docs" / "demo.toml"  # the network, data and lanes of `make demo` (its comments say why)
 PERIOD_NS = 10  # the simulated clock: 100 MHz, the boards' FCLK0
@@ -50,7 +56,6 @@ def demo() -> tuple[dict[str, Any], dict[str, int]]:
 def poll_cycles(build: CoreBuild) -> int:
     """Cycles between STATUS reads: a TRAIN sample's cycles / POLL_SAMPLES (a bus read costs the simulation
     as much Python as thousands of free-running cycles)."""
-    from hdl.generate import typical_nonzero
 
     cfg = build.cfg
     cycles = build.train_cycles(round(typical_nonzero(build)), cfg.sweeps, build.consts.sn, cfg.samples,
@@ -70,8 +75,6 @@ def build_name(build: CoreBuild) -> str:
 
 def build_core(build: CoreBuild, simulator: str = "verilator") -> Any:
     """EPTop(build) built for `simulator` (a fast Verilator build); an unchanged design is not recompiled."""
-    from hdl.top import EPTop
-    from sim.build import SimBuild
 
     return SimBuild.create(EPTop(build), toplevel="ep_top", case=build_name(build), simulator=simulator, fast=True)
 
@@ -165,7 +168,7 @@ def run_bench(bus: Any, run: Run, params: dict) -> None:
     """In the simulation: train `repeats` times on `samples` samples through the driver; write the wall time,
     the core's busy cycles, the simulated cycles and the samples' non-zero pixel counts of each repeat to
     params["results"]."""
-    from cocotb.utils import get_sim_time
+    from cocotb.utils import get_sim_time  # cocotb's time exists only inside a simulation
 
     cfg = _config(params)
     data = _dataset(params["data"])
@@ -206,8 +209,6 @@ class _Follower:
     loop's printed lines."""
 
     def __init__(self, path: Path, cfg: Config, data: Dataset, progress: bool, log: Callable[[str], None]) -> None:
-        from tqdm import tqdm
-
         self.path, self.cfg, self.progress, self.log = path, cfg, progress, log
         self.sizes = {"train": len(data.train_y), "test": len(data.test_y)}
         self.tqdm, self.bar, self.key = tqdm, None, None
@@ -255,7 +256,6 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
           progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Run golden/train.py's loop on the simulated core (`build_core(simulation_build(cfg, lanes))`) into `out`: its metrics.json
     and checkpoint.npz, as the golden target writes them. SimError (one line) when it fails."""
-    from sim.build import SimulationError
 
     data_file, events_file = build.folder / "train.data.npz", build.folder / "train.events.jsonl"
     write_dataset(data, data_file)
@@ -293,7 +293,6 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
 def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | None:
     """Train the fixed-point golden model with the same loop, settings and samples (all of cfg.epochs) and compare
     its parameters with `theta`: None when identical, else a description of the first difference."""
-    from golden.fixed_ep import FixedEP
 
     ep = FixedEP(cfg)
     with tempfile.TemporaryDirectory() as tmp:
@@ -308,10 +307,8 @@ def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | No
     return f"{diff.size} of {want.size} parameters differ, the first at index {i} (golden {want[i]}, sim {theta[i]})"
 
 
-# Boards the bench projects to: (preset, board, lanes). DRN-XS on PYNQ-Z2 at P = 8, the most lanes that fit
-# the xc7z020's 220 DSPs (host hdl estimate: 218 at P = 8, 426 at P = 16). DRN-1H on ZCU104 at P = 64:
-# 87,756 cycles per sample against 130,108 at P = 32; P = 128 would gain only 1.3x more (66,724) for twice
-# the lanes (not synthesised: about 26 DSPs a lane puts P = 64 near the xczu7ev's 1,728).
+# Boards the bench projects to: (preset, board, lanes). DRN-XS on PYNQ-Z2 at the most lanes whose DSPs fit
+# the xc7z020; DRN-1H on ZCU104 at P = 64, past which more lanes gain little (docs/speed.md, docs/core.md).
 PROJECTIONS = (("drn-xs", "pynq-z2", 8), ("drn-1h", "zcu104", 64))
 EPOCH_SAMPLES = 60_000
 
@@ -319,11 +316,7 @@ EPOCH_SAMPLES = 60_000
 def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = print) -> dict:
     """`host bench sim`: training samples/s of the demo network through the simulated core (median of `repeats`
     runs of `samples` samples), its cycles per sample, and the projection to boards at 100 MHz of the cycles
-    per sample of EPCore's schedule, scaled by measured / formula on the demo network. Prints one JSON line."""
-    from golden import config
-    from golden.datasets import load as load_dataset
-    from hdl.generate import typical_nonzero
-    from host.backends.pynq import CLOCK_HZ
+    per sample of the build's schedule (hdl/plan.py), scaled by measured / formula on the demo network. Prints one JSON line."""
 
     values, run = demo()
     model = values.pop("model")

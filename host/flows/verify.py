@@ -21,10 +21,14 @@ import numpy as np
 
 from golden import config
 from golden.config import Config, ConfigError
+from golden.datasets import load as load_dataset
 from golden.fixed_ep import FixedEP, Trace
 from golden.fixed_formats import derive, lr_codes
 from golden.network import Layout, sweep_order
 from hdl.plan import CoreBuild
+from hdl.relax import SweepOrder
+from hdl.verify_core import VerifyCore
+from sim.build import SimBuild, simulators
 
 PHASES = ("free", "-beta", "+beta")
 MEASUREMENTS = ("M1", "M2")
@@ -182,8 +186,6 @@ def run_golden(case: Case, X: np.ndarray, Y: np.ndarray) -> GoldenRun:
 
 def write_cases(path: Path, cases: list[Case], runs: list[GoldenRun], X: np.ndarray) -> None:
     """The case file host/flows/verify_tb.py reads: initial parameters, seeds, run settings and samples."""
-    from hdl.relax import SweepOrder
-
     arrays: dict[str, list] = {name: [] for name in ("theta", "seeds", "pixels", "labels", "beta_g", "sn", "samples",
                                                     "nsweeps", "order", "centered", "warm_start", "k_w", "k_b")}
     for case, run in zip(cases, runs, strict=True):
@@ -207,8 +209,6 @@ def build_name(build: CoreBuild) -> str:
 def run_rtl(plan: CoreBuild, simulator: str, cases: list[Case], runs: list[GoldenRun],
             X: np.ndarray) -> dict[str, np.ndarray]:
     """Build VerifyCore for `plan` (once per build) and run every case on `simulator`."""
-    from hdl.verify_core import VerifyCore
-    from sim.build import SimBuild
 
     harness = VerifyCore(plan, MAX_SWEEPS)
     # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
@@ -312,8 +312,6 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     built for `cfg` with `lanes` lanes, and compare. `rtl_fixed` / `golden_fixed` override [fixed]
     settings of one side only (to show that the check fails when the two disagree). `clock_gating`
     False checks the core as synthesized instead of the simulation build (EPCore's clock gating)."""
-    from golden.datasets import load as load_dataset
-    from sim.build import simulators
 
     _require(samples >= 1, f"--images must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")
