@@ -86,6 +86,11 @@ def test_samples_is_a_deprecated_alias_of_readings(argv):
     assert args.deprecated == "--samples is deprecated; use --readings"
 
 
+def test_average_names_what_the_readings_average() -> None:
+    assert build_parser().parse_args(["sweep", "noise", "--average", "updates", "--readings", "4"]).reading == "updates"
+    assert build_parser().parse_args(["sweep", "noise"]).reading is None  # the model's
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--samples", "0"], "samples (N) must be >= 1, got 0"),
     (["sweep", "noise", "--samples", "1,0"], "samples (N) must be >= 1, got 0"),

@@ -44,7 +44,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--epochs", type=count, help="epochs per point (default 3)")
     n.add_argument("--train-samples", type=count, metavar="K", help="train on the first K training images only")
     n.add_argument("--test-samples", type=count, metavar="K", help="test on the first K test images only")
-    n.add_argument("--reading", choices=config.NOISE_READINGS, help="how the N readings combine (default: the model's)")
+    n.add_argument("--average", dest="reading", choices=config.NOISE_READINGS,
+                   help="what the N readings average: the measured voltages or the updates (default: the model's)")
     n.add_argument("--precision", choices=config.PRECISIONS, help="float or fixed (default: the model's)")
     n.add_argument("--keep", type=number, help=f"sigma_c: accuracy kept, a fraction of noise-free (default {critical.KEEP})")
     n.add_argument("--refine", type=integer, help="bisection rounds of each seed's sigma_c bracket (default 3)")
