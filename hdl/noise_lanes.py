@@ -1,7 +1,7 @@
 """The noise source in gateware: xorshift32 lanes and their Irwin-Hall Gaussian codes (docs/fixed-point.md section 5).
 
 `golden/prng.py` is the reference this component matches bit for bit (tb/test_noise.py checks it in
-Verilator and Icarus, tests/test_hdl_noise.py in Amaranth's simulator).
+Verilator and Icarus, tests/test_hdl_noise_lanes.py in Amaranth's simulator).
 """
 
 from __future__ import annotations

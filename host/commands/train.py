@@ -58,7 +58,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="continue the run in DIR on its target (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--lanes", type=count, metavar="P",
-                   help="--target sim: the simulated core's lanes, a power of two (default: docs/demo.toml's)")
+                   help="--target sim: the simulated core's lanes, a power of two (default: docs/demo.toml's for "
+                        "the demo, else 16 capped by the network)")
     t.add_argument("--overlay", type=Path, metavar="FILE.bit",
                    help="--target pynq: an overlay holding the core, its .hwh beside it (it fixes the lanes)")
     t.add_argument("--board", help=f"--target pynq: the packaged overlay of this board ({', '.join(BOARDS)}; "

@@ -15,7 +15,7 @@ config.json (the config the core was generated from: the driver needs it) and bu
    FCLK0 at 100 MHz, its master port connected to the core by Vivado's AXI automation (interconnect,
    processor system reset), the core at the board's base address;
 3. synthesises, implements and writes the bitstream, then copies it and the block design's .hwh
-   into the overlay folder as ep_core.bit and ep_core.hwh (with regmap.json and config.json), the
+   into the overlay folder as ep_core.bit and ep_core.hwh (with ep_core.regmap.json and ep_core.config.json), the
    layout pynq.Overlay and host.backends.pynq.open_board expect.
 Without Vivado on PATH it stops with one line (after writing the sources with --tcl-only).
 """

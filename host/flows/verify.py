@@ -311,7 +311,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     """Run `cases` cases of `samples` training samples through the golden model and the simulated core
     built for `cfg` with `lanes` lanes, and compare. `rtl_fixed` / `golden_fixed` override [fixed]
     settings of one side only (to show that the check fails when the two disagree). `clock_gating`
-    False checks the core as synthesized instead of the simulation build (EPCore's clock gating)."""
+    False checks the core as synthesized instead of the simulation build (CoreBuild.clock_gating)."""
 
     _require(samples >= 1, f"--images must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")
