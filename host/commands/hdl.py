@@ -16,7 +16,7 @@ from hdl.generate import TOP, describe, generate, write_regmap
 from hdl.plan import DEFAULT_LANES, CoreBuild
 from host.commands.options import CliError, Parser, Renamed, out_file, out_folder
 from host.flows.core_bench import bench as core_bench
-from sim.build import SimulationError
+from sim.build import SimulationError, simulators
 
 MAX_BENCH_IMAGES = 1000  # the images travel to the testbench as JSON
 
@@ -82,8 +82,9 @@ def _estimate(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     config.require(1 <= args.images <= MAX_BENCH_IMAGES,
                    f"--images must be from 1 to {MAX_BENCH_IMAGES}, got {args.images}")
-    core = EPCore(CoreBuild.load(args.model, args.config, args.lanes, args.clock_gating))
-    core_bench(core, args.simulator, args.images, args.pgo)
+    build = CoreBuild.load(args.model, args.config, args.lanes, args.clock_gating)
+    simulators(args.simulator)  # SimulatorUnavailable (one line) before the core is elaborated
+    core_bench(EPCore(build), args.simulator, args.images, args.pgo)
 
 
 def _regmap(args: argparse.Namespace) -> None:

@@ -110,9 +110,9 @@ def out_folder(path: Path) -> Path:
 
 
 def out_file(path: Path) -> Path:
-    """`path` if a file can be written there; CliError when it is a folder or its folder does not exist."""
+    """`path` if a file can be written there; CliError when it is a folder or its folder is not one."""
     if path.is_dir():
         raise CliError(f"--out {path} is a folder: name the file to write")
     if not path.parent.is_dir():
-        raise CliError(f"--out {path}: folder {path.parent} does not exist")
+        raise CliError(f"--out {path}: {path.parent} is not a folder")
     return path

@@ -133,6 +133,7 @@ def sweep_noise(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupted)  # a batch system's stop: end like Ctrl-C, workers shut down
     for d in datasets:  # download once, before the workers start
         load_dataset(d, args.data_dir)
+    noise.open_study(out, study)  # an occupied or unwritable --out fails before any worker starts
     try:
         with Runner(workers=args.workers, scheduler=args.scheduler, serial=args.serial) as runner:
             print(f"sweep noise: {len(points)} grid points ({study.epochs} epoch(s) each), then {refine} bisection "
