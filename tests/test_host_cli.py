@@ -1,6 +1,7 @@
 """Tests of the `host` command line: every command's help, training runs, resume, renamed and inapplicable options, and
 one-line errors for bad input."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -150,6 +151,22 @@ def test_a_resumed_run_keeps_its_target_and_its_options(capsys, tmp_path):
     code, out, _ = run(capsys, "train", "--resume", str(run_dir), "--target", "golden", "--epochs", "2",
                        "--no-progress")
     assert code == 0 and f"resuming {run_dir} after epoch 1" in out
+
+def test_ctrl_c_names_the_run_to_resume(capsys, tmp_path, monkeypatch):
+    """Interrupted after an epoch is stored: the one line names the folder that --resume continues."""
+    from golden import train as loop
+    real = loop.train
+
+    def interrupted(cfg, *args, **kwargs):
+        real(dataclasses.replace(cfg, epochs=1), *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train", interrupted)
+    out = tmp_path / "r"
+    code, _, err = run(capsys, "train", "--train-samples", "8", "--test-samples", "4", "--epochs", "2",
+                       "--no-progress", "--out", str(out))
+    assert code == 130 and err == f"host: interrupted; continue it with: host train --resume {out}\n"
+
 
 def test_unwritable_out_dir(capsys, tmp_path):
     blocker = tmp_path / "file"
