@@ -240,22 +240,41 @@ def apply(cfg: Any, values: dict[str, Any], origin: str, prefix: str = "") -> An
 HARDWARE = {"precision": "fixed", "batch_size": 1, "momentum": 0.0}
 
 
+RUN_OPTIONS = ("lanes", "train_samples", "test_samples")  # a config file's [run] table: how a run uses the config
+
+
+def read_file(config_file: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """A TOML config file's settings and its [run] options (RUN_OPTIONS, each a whole number >= 1), one
+    ConfigError line for a file that is missing, unreadable or not TOML."""
+    path = Path(config_file)
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
+    run = values.pop("run", {})
+    require(isinstance(run, dict), f"{path}: run must be a table, got {run!r}")
+    for key, value in run.items():
+        require(key in RUN_OPTIONS, f"{path}: unknown setting 'run.{key}' (run takes {', '.join(RUN_OPTIONS)})")
+        require(_CHECKS["int"](value) and value >= 1, f"{path}: run.{key} must be a whole number >= 1, got {value!r}")
+    return values, run
+
+
+def run_options(config_file: str | Path | None) -> dict[str, int]:
+    """The [run] options of a config file (none without one): defaults of the command line's --lanes,
+    --train-samples and --test-samples."""
+    return {} if config_file is None else read_file(config_file)[1]
+
+
 def load(model: str | None = None, config_file: str | Path | None = None,
          overrides: dict[str, Any] | None = None, hardware: bool = False) -> Config:
     """Resolve a config: preset (or a TOML file's `model`), then HARDWARE if `hardware`, then the TOML
-    file, then overrides (so a file or the command line can still ask for what the core cannot do,
-    and is told so by the one who checks)."""
-    file_values: dict[str, Any] = {}
-    if config_file is not None:
-        path = Path(config_file)
-        try:
-            file_values = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-        except OSError as e:
-            raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
+    file (its [run] options are `run_options`' concern), then overrides (so a file or the command line can still
+    ask for what the core cannot do, and is told so by the one who checks)."""
+    file_values = {} if config_file is None else read_file(config_file)[0]
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     for key, value in (("model", file_values.get("model")), ("dataset", file_values.get("dataset"))):
         require(value is None or isinstance(value, str), f"{config_file}: {key} must be str, got {value!r}")

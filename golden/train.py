@@ -68,10 +68,14 @@ def accuracy(executor: Executor, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(executor.predict(X) == y))
 
 
-def prepare_out(out: Path) -> None:
-    """Create the output folder for a new run; refuse one that holds a run or cannot be written."""
-    if (out / METRICS).exists() or (out / "sweep.json").exists():
-        raise RunError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+def prepare_out(out: Path, resumable: bool = True) -> None:
+    """Create the output folder for a new run; refuse one that holds a run (naming --resume if `resumable`, the
+    command's way to continue it) or cannot be written."""
+    if (out / METRICS).exists() or (out / "sweep.json").exists() or (out / "sweep.csv").exists():
+        then = f"continue it with --resume {out} or choose" if resumable else "choose"
+        raise RunError(f"{out} already holds a run; {then} another --out")
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -89,8 +93,11 @@ def load_run(out: Path) -> tuple[dict, dict[str, np.ndarray]]:
             state = {k: ck[k] for k in ck.files}
     except FileNotFoundError:
         raise RunError(f"cannot resume from {out}: {CHECKPOINT} is missing") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise RunError(f"cannot resume from {out}: {CHECKPOINT} is unreadable ({e})") from None
+    except OSError as e:
+        raise RunError(f"cannot resume from {out}: {CHECKPOINT} is unreadable ({e.strerror or e})") from None
+    except (ValueError, EOFError, zipfile.BadZipFile):  # not an .npz of arrays: nothing host train wrote
+        raise RunError(f"cannot resume from {out}: {CHECKPOINT} is unreadable: not a checkpoint written by "
+                       "host train") from None
     try:
         metrics = json.loads(str(state.pop("metrics")))
         done = int(state.pop("epochs_done"))

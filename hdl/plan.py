@@ -108,9 +108,11 @@ class CoreBuild:
     @classmethod
     def load(cls, model: str | None, config_file: str | Path | None, lanes: int | None = None,
              clock_gating: bool = False) -> CoreBuild:
-        """The build of a preset or TOML config on the hardware defaults (`default_lanes` when lanes is None)."""
+        """The build of a preset or TOML config on the hardware defaults; when lanes is None, the config file's
+        [run] lanes, else `default_lanes`."""
         cfg = config.load(model, config_file, hardware=True)
-        return cls(cfg, default_lanes(cfg) if lanes is None else lanes, clock_gating)
+        lanes = lanes if lanes is not None else config.run_options(config_file).get("lanes", default_lanes(cfg))
+        return cls(cfg, lanes, clock_gating)
 
     # ---- identity ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Sequence
 from golden.config import ConfigError
 from golden.datasets import DatasetError
 from golden.network import ModelError
-from golden.train import RunError
+from golden.train import CHECKPOINT, RunError
 from host.commands import bench, bitstream, hdl, studies, train, verify
 from host.commands.options import CliError, Parser
 from host.driver import CoreError
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `host` console script."""
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "deprecated", None):
@@ -47,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("host: error: out of memory: the network, batch or data is too large for this machine", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("host: interrupted", file=sys.stderr)
+        folder = getattr(args, "run_folder", None)  # set by a command whose run can be continued
+        resume = f"; continue it with: host train --resume {folder}" if folder and (folder / CHECKPOINT).exists() else ""
+        print(f"host: interrupted{resume}", file=sys.stderr)
         return 130
 
 

@@ -178,3 +178,10 @@ def test_train_sim_with_stochastic_rounding_and_lanes_is_one_line(tmp_path: Path
     err = capsys.readouterr().err
     assert err == ("host: error: round_update = stochastic: the core's update rounds stochastically with one lane "
                    "only; use lanes 1\n")
+
+
+def test_a_config_files_run_table_is_read_by_every_command() -> None:
+    """docs/demo.toml, which host train runs, loads for the hdl commands: its [run] lanes are their default P."""
+    demo = Path(__file__).resolve().parents[1] / "docs" / "demo.toml"
+    assert CoreBuild.load(None, demo).lanes == 8 and CoreBuild.load(None, demo, 4).lanes == 4
+    assert config.load(None, demo).hidden == [32]

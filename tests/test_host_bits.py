@@ -31,6 +31,14 @@ def test_narrowest_takes_the_fewest_bits_within_tolerance():
     assert [(r["rounding"], r["v_bits"], r["g_bits"]) for r in best] == [("nearest", 12, 10), ("stochastic", 8, 8)]
 
 
+def test_narrowest_agrees_with_the_printed_delta():
+    """A delta that prints as -0.50 (percent) is within 0.5% of float; one that prints as -0.51 is not."""
+    edge = {**row("nearest", 8, 8, 0.9), "delta": -0.0050000000000000044}
+    assert f"{100 * edge['delta']:+.2f}" == "-0.50" and bits.within(edge["delta"])
+    assert bits.narrowest([edge, row("nearest", 16, 16, 0.9)]) == [edge]
+    assert not bits.within(-0.0051)
+
+
 def test_quick_sweep_writes_table_json_and_plot(tmp_path, capsys):
     out = tmp_path / "sweep"
     code = main(["sweep", "bits", "--v-frac", "4,10", "--g-frac", "12", "--rounding", "nearest",

@@ -1,6 +1,7 @@
 """Tests of the `host` command line: every command's help, training runs, resume, renamed and inapplicable options, and
 one-line errors for bad input."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -29,7 +30,8 @@ def run(capsys, *argv):
     (["train", "--epochs", "0"], "epochs must be >= 1"),
     (["train", "--target", "fpga"], "invalid choice: 'fpga'"),
     (["train", "--target", "pynq"], "no PYNQ board found ("),
-    (["train", "--target", "pynq", "--overlay", "missing.bit"], "no PYNQ board found ("),
+    (["train", "--target", "pynq", "--overlay", "missing.bit"], "overlay missing.bit does not exist"),
+    (["train", "--target", "pynq", "--board", "nonsense"], "unknown board 'nonsense': choose one of pynq-z2, kv260, zcu104"),
     (["train", "--target", "sim", "--batch-size", "4"], "batch_size = 4: the core trains online"),
     (["train", "--target", "sim", "--precision", "float"], "precision = float: the core computes the fixed-point"),
     (["train", "--target", "pynq", "--momentum", "0.9"], "momentum must be 0"),
@@ -149,6 +151,22 @@ def test_a_resumed_run_keeps_its_target_and_its_options(capsys, tmp_path):
     code, out, _ = run(capsys, "train", "--resume", str(run_dir), "--target", "golden", "--epochs", "2",
                        "--no-progress")
     assert code == 0 and f"resuming {run_dir} after epoch 1" in out
+
+def test_ctrl_c_names_the_run_to_resume(capsys, tmp_path, monkeypatch):
+    """Interrupted after an epoch is stored: the one line names the folder that --resume continues."""
+    from golden import train as loop
+    real = loop.train
+
+    def interrupted(cfg, *args, **kwargs):
+        real(dataclasses.replace(cfg, epochs=1), *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train", interrupted)
+    out = tmp_path / "r"
+    code, _, err = run(capsys, "train", "--train-samples", "8", "--test-samples", "4", "--epochs", "2",
+                       "--no-progress", "--out", str(out))
+    assert code == 130 and err == f"host: interrupted; continue it with: host train --resume {out}\n"
+
 
 def test_unwritable_out_dir(capsys, tmp_path):
     blocker = tmp_path / "file"

@@ -68,6 +68,9 @@ def packaged_overlay(board: str) -> Path:
 def open_board(bitfile: str | Path | None = None, board: str | None = None, download: bool = True) -> MMIOBus:
     """Load an overlay holding the EP core (`bitfile`, else the packaged overlay of `board`, else of the
     board PYNQ names in $BOARD) and return the Bus of its first EP core."""
+    if bitfile is not None and not Path(bitfile).is_file():  # the user's own file: its absence is the cause, pynq or not
+        raise CoreError(f"overlay {bitfile} does not exist" if not Path(bitfile).exists() else
+                        f"overlay {bitfile} is not a file")
     try:
         import pynq
     except ImportError:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from golden.config import ConfigError
 from hdl.plan import DEFAULT_LANES, CoreBuild
-from host.commands.options import CliError
+from host.commands.options import CliError, out_folder
 from host.flows.bitstream import BOARDS, BUILD, OVERLAYS, OverlayError, board, run_vivado, vivado, \
     write_sources
 
@@ -22,7 +22,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--board", required=True, help=f"one of {', '.join(BOARDS)}")
     b.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
     b.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
-    b.add_argument("--lanes", type=int, help=f"P (default {DEFAULT_LANES}, or the widest layer rounded up if less)")
+    b.add_argument("--lanes", type=int, help=f"P (default: the config file's [run] lanes, else {DEFAULT_LANES}, or the "
+                                                  "widest layer rounded up if less)")
     b.add_argument("--out", type=Path, help="overlay folder (default host/overlays/<board>)")
     b.add_argument("--tcl-only", action="store_true", help="write the sources and build.tcl, do not run Vivado")
     b.set_defaults(run=run)
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the sources into build/overlay/<board>/ and, unless --tcl-only, run Vivado there."""
     try:
         b = board(args.board)
+        if args.out is not None:
+            out_folder(args.out)
         tool = None if args.tcl_only else vivado()
         build = CoreBuild.load(args.model, args.config, args.lanes)
         folder = BUILD / b.name

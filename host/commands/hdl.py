@@ -14,9 +14,9 @@ from hdl.estimate import describe as describe_estimate
 from hdl.core import EPCore
 from hdl.generate import TOP, describe, generate, write_regmap
 from hdl.plan import DEFAULT_LANES, CoreBuild
-from host.commands.options import CliError, Parser, Renamed
+from host.commands.options import CliError, Parser, Renamed, out_file, out_folder
 from host.flows.core_bench import bench as core_bench
-from sim.build import SimulationError
+from sim.build import SimulationError, simulators
 
 MAX_BENCH_IMAGES = 1000  # the images travel to the testbench as JSON
 
@@ -25,7 +25,8 @@ def _add_config(parser: argparse.ArgumentParser, lanes: bool = True) -> None:
     parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
     parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
     if lanes:
-        parser.add_argument("--lanes", type=int, help=f"P (default {DEFAULT_LANES}, or the widest layer rounded up if less)")
+        parser.add_argument("--lanes", type=int, help=f"P (default: the config file's [run] lanes, else {DEFAULT_LANES}, or the widest "
+                                                      "layer rounded up if less)")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -57,14 +58,17 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    paths, info = generate(EPCore(CoreBuild.load(args.model, args.config, args.lanes)), args.out)
+    out = out_folder(args.out)
+    paths, info = generate(EPCore(CoreBuild.load(args.model, args.config, args.lanes)), out)
     for path in paths:
         print(path)
     print(describe(info))
 
 
 def _estimate(args: argparse.Namespace) -> None:
-    part(args.part)  # an unknown part fails before the core is built
+    part(args.part)  # an unknown part or unwritable --out fails before the core is built
+    if args.out is not None:
+        out_file(args.out)
     core = EPCore(CoreBuild.load(args.model, args.config, args.lanes))
     result = {"model": core.cfg.model, "sizes": core.sizes, "lanes": core.lanes, "g_bits": core.cfg.fixed.g_bits,
               **estimate(core, TOP, args.part)}
@@ -78,12 +82,14 @@ def _estimate(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     config.require(1 <= args.images <= MAX_BENCH_IMAGES,
                    f"--images must be from 1 to {MAX_BENCH_IMAGES}, got {args.images}")
-    core = EPCore(CoreBuild.load(args.model, args.config, args.lanes, args.clock_gating))
-    core_bench(core, args.simulator, args.images, args.pgo)
+    build = CoreBuild.load(args.model, args.config, args.lanes, args.clock_gating)
+    simulators(args.simulator)  # SimulatorUnavailable (one line) before the core is elaborated
+    core_bench(EPCore(build), args.simulator, args.images, args.pgo)
 
 
 def _regmap(args: argparse.Namespace) -> None:
-    for path in write_regmap(config.load(args.model, args.config, hardware=True), args.out):
+    out = out_folder(args.out)
+    for path in write_regmap(config.load(args.model, args.config, hardware=True), out):
         print(path)
 
 
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     """`host hdl ...`; synthesis, simulation and file errors end in one line (exit 2)."""
     try:
         COMMANDS[args.what](args)
-    except (EstimateError, SimulationError, OSError) as e:
+    except (EstimateError, SimulationError) as e:
         raise CliError(str(e)) from None
+    except OSError as e:  # a file the command writes: its name and the reason, without the errno
+        raise CliError(f"cannot write {e.filename}: {e.strerror}" if e.filename else str(e)) from None
     return 0

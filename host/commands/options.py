@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 
@@ -96,3 +97,22 @@ class Renamed(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
         raise CliError(f"{parser.prog}: {option_string} is now {self.new}")
+
+
+def out_folder(path: Path) -> Path:
+    """`path` if it is a folder or can become one; CliError when it, or a folder it would be in, is a file."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise CliError(f"--out {path}: {p} is a file, not a folder")
+            return path
+    return path
+
+
+def out_file(path: Path) -> Path:
+    """`path` if a file can be written there; CliError when it is a folder or its folder is not one."""
+    if path.is_dir():
+        raise CliError(f"--out {path} is a folder: name the file to write")
+    if not path.parent.is_dir():
+        raise CliError(f"--out {path}: {path.parent} is not a folder")
+    return path

@@ -95,7 +95,7 @@ def sweep_bits(args: argparse.Namespace) -> int:
     points = bits.grid(base, args.v_frac, args.g_frac, args.rounding, args.sigma)  # checks every point
     out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-bits"
     load_dataset(base.dataset, base.data_dir)  # download once, before the workers start
-    prepare_out(out)
+    prepare_out(out, resumable=False)  # sweep bits starts afresh: it has no --resume
     print(f"sweep bits: {base.model} {base.sizes} on {base.dataset}, {base.epochs} epoch(s) per point -> {out}")
     bits.sweep(base, points, out, args.workers)
     print(f"results in {out}/sweep.csv, sweep.json, sweep.png")
@@ -133,6 +133,7 @@ def sweep_noise(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupted)  # a batch system's stop: end like Ctrl-C, workers shut down
     for d in datasets:  # download once, before the workers start
         load_dataset(d, args.data_dir)
+    noise.open_study(out, study)  # an occupied or unwritable --out fails before any worker starts
     try:
         with Runner(workers=args.workers, scheduler=args.scheduler, serial=args.serial) as runner:
             print(f"sweep noise: {len(points)} grid points ({study.epochs} epoch(s) each), then {refine} bisection "

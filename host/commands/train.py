@@ -17,7 +17,7 @@ from host.backends.pynq import open_board
 from host.commands.options import CliError, Deprecated, count, integer, number, only_for
 from host.driver import CoreError, DriverExecutor, EPCoreInterface, run_sync
 from host.flows import train_sim
-from host.flows.bitstream import BOARDS
+from host.flows.bitstream import BOARDS, OverlayError, board
 from sim.build import SimulatorUnavailable, simulators
 
 TARGETS = ("golden", "sim", "pynq")
@@ -37,8 +37,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--config", type=Path, help="TOML file of settings (see README); the command line overrides it")
     t.add_argument("--dataset", choices=DATASET_NAMES, help="default: mnist-subset (bundled)")
     t.add_argument("--data-dir", help="folder with <dataset>/<official .gz files>; downloads go there")
-    t.add_argument("--train-samples", type=count, metavar="K", help="train on the first K training images only")
-    t.add_argument("--test-samples", type=count, metavar="K", help="test on the first K test images only")
+    t.add_argument("--train-samples", type=count, metavar="K", help="train on the first K training images only (default: the --config file's [run] train_samples)")
+    t.add_argument("--test-samples", type=count, metavar="K",
+                   help="test on the first K test images only (default: the --config file's [run] test_samples)")
     t.add_argument("--sigma", type=number, help="measurement noise std on the voltages used by the update")
     readings = t.add_mutually_exclusive_group()
     readings.add_argument("--readings", type=integer, metavar="N", help="measurements averaged per state")
@@ -58,8 +59,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="continue the run in DIR on its target (optionally with more --epochs)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--lanes", type=count, metavar="P",
-                   help="--target sim: the simulated core's lanes, a power of two (default: docs/demo.toml's for "
-                        "the demo, else 16 capped by the network)")
+                   help="--target sim: the simulated core's lanes, a power of two (default: the --config file's "
+                        "[run] lanes, as docs/demo.toml's for the demo, else 16 capped by the network)")
     t.add_argument("--overlay", type=Path, metavar="FILE.bit",
                    help="--target pynq: an overlay holding the core, its .hwh beside it (it fixes the lanes)")
     t.add_argument("--board", help=f"--target pynq: the packaged overlay of this board ({', '.join(BOARDS)}; "
@@ -85,8 +86,9 @@ def _hardware_target(args: argparse.Namespace, cfg: config.Config) -> tuple[int,
             raise CliError(str(e)) from None
         return lanes, None
     try:
-        bus = open_board(bitfile=args.overlay, board=args.board)
-    except CoreError as e:
+        name = None if args.board is None else board(args.board).name  # an unknown board fails here, naming them
+        bus = open_board(bitfile=args.overlay, board=name)
+    except (CoreError, OverlayError) as e:
         raise CliError(str(e)) from None
     return lanes, DriverExecutor(EPCoreInterface(bus, cfg), run_sync)
 
@@ -107,19 +109,22 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--resume continues {out} on its target, --target {target}, not --target {args.target}")
         only_for(args, TARGET_OPTIONS, "--target", target)
         cfg = loop.resume_config(metrics, _overrides(args))
+        done = len(metrics["epochs"])
+        if cfg.epochs <= done:
+            raise CliError(f"{out} has already run {done} epoch(s), --epochs {cfg.epochs} adds none: give --epochs "
+                           f"above {done} to continue it")
         limits = (metrics["dataset"]["train_samples"], metrics["dataset"]["test_samples"])
     else:
         target = args.target or "golden"
         only_for(args, TARGET_OPTIONS, "--target", target)
-        model, overrides = args.model, _overrides(args)
         if target == "sim" and args.model is None and args.config is None:
-            cfg_values, run_options = train_sim.demo()
-            model = cfg_values.pop("model")
-            overrides = {**cfg_values, **{k: v for k, v in overrides.items() if v is not None}}
-            limits = (args.train_samples or run_options["train_samples"],
-                      args.test_samples or run_options["test_samples"])
-            args.lanes = run_options["lanes"] if args.lanes is None else args.lanes
-        cfg = config.load(model, args.config, overrides, hardware=target != "golden")
+            args.config = train_sim.DEMO_CONFIG
+        run_options = config.run_options(args.config)  # the file's [run]: defaults of the options below
+        limits = (args.train_samples or run_options.get("train_samples"),
+                  args.test_samples or run_options.get("test_samples"))
+        if target == "sim" and args.lanes is None:
+            args.lanes = run_options.get("lanes")
+        cfg = config.load(args.model, args.config, _overrides(args), hardware=target != "golden")
         if args.dtype is not None and cfg.precision != "float":
             raise CliError(f"--dtype applies to --precision float only, not {cfg.precision}")
         out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.model}-{cfg.dataset}"
@@ -135,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             except (KeyError, ValueError) as e:
                 raise loop.RunError(f"cannot resume from {out}: the checkpoint does not fit its config ({e})") from None
         print(f"resuming {out} after epoch {len(metrics['epochs'])}")
+    args.run_folder = out  # for main's Ctrl-C message
     how = {"golden": cfg.precision, "sim": f"fixed, P = {lanes}, Verilator", "pynq": "fixed"}[target]
     print(f"training {cfg.model} {cfg.sizes} on {data.name} ({len(data.train_y)} train, "
           f"{len(data.test_y)} test; {data.source}) with --target {target} ({how}), sigma={cfg.sigma:g}, "

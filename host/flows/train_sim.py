@@ -16,7 +16,6 @@ import statistics
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -49,8 +48,7 @@ class SimError(RuntimeError):
 
 def demo() -> tuple[dict[str, Any], dict[str, int]]:
     """docs/demo.toml: its config settings (with `model`) and its run options (lanes, train_samples, test_samples)."""
-    values = tomllib.loads(DEMO_CONFIG.read_text())
-    return values, values.pop("run")
+    return config.read_file(DEMO_CONFIG)
 
 
 def poll_cycles(build: CoreBuild) -> int:

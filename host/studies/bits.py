@@ -144,11 +144,17 @@ def _float_reference(task: tuple[Config, float]) -> float:
     return train_accuracy(cfg, _dataset(cfg.dataset, cfg.data_dir))[0]
 
 
+def within(delta: float) -> bool:
+    """Whether an accuracy `delta` against float is within TOLERANCE as the sweep prints it (percent to two
+    decimals), so that the printed table and the verdict agree."""
+    return round(100 * delta, 2) >= -round(100 * TOLERANCE, 2)
+
+
 def narrowest(rows: list[dict]) -> list[dict]:
-    """Per (rounding, sigma): the point with the fewest v_bits + g_bits within TOLERANCE of float."""
+    """Per (rounding, sigma): the point with the fewest v_bits + g_bits `within` TOLERANCE of float."""
     best: dict[tuple, dict] = {}
     for r in rows:
-        if r["delta"] < -TOLERANCE:
+        if not within(r["delta"]):
             continue
         key = (r["rounding"], r["sigma"])
         rank = (r["v_bits"] + r["g_bits"], -r["test_accuracy"])

@@ -143,14 +143,23 @@ def _comparable(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k != "data_dir"}
 
 
+def load_study(out: Path) -> Study:
+    """The shared settings of the study in `out`; RunError for a folder without one or a damaged study.json."""
+    path = out / STUDY
+    if not path.exists():
+        raise RunError(f"{out} holds no noise study ({STUDY} is missing)")
+    try:
+        values = json.loads(path.read_text())
+        return Study(**values)
+    except (ValueError, TypeError, OSError) as e:  # TypeError: JSON that is not an object of Study's settings
+        raise RunError(f"{path} is not a study written by host sweep noise ({e})") from None
+
+
 def open_study(out: Path, study: Study) -> None:
     """Create the folder of a new study, or check that an existing one holds the same shared settings."""
     path = out / STUDY
     if path.exists():
-        try:
-            stored = Study(**json.loads(path.read_text()))
-        except (ValueError, TypeError) as e:
-            raise RunError(f"{path} is not a study written by host sweep noise ({e})") from None
+        stored = load_study(out)
         if stored != study:
             diff = ", ".join(f"{k} {getattr(stored, k)} (asked {getattr(study, k)})"
                              for k in dataclasses.asdict(study) if getattr(stored, k) != getattr(study, k))
@@ -166,15 +175,15 @@ def open_study(out: Path, study: Study) -> None:
 
 
 def load_points(out: Path) -> dict[str, dict]:
-    """The finished points of a study folder: {key: metrics}."""
-    if not (out / STUDY).exists():
-        raise RunError(f"{out} holds no noise study ({STUDY} is missing)")
+    """The finished points of a study folder: {key: metrics}, each checked to make a table row."""
+    load_study(out)
     points = {}
     for path in sorted((out / POINTS).glob("*.json")):
         try:
             metrics = json.loads(path.read_text())
+            row(metrics)
             points[metrics["point"]["key"]] = metrics
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, IndexError) as e:
             raise RunError(f"{path} is damaged ({e}); delete it and rerun the sweep to redo that point") from None
     return points
 
@@ -211,7 +220,7 @@ def tables(out: Path, keep: float = critical.KEEP, points: dict[str, dict] | Non
     curves = [{**{k: r[k] for k in ("model", "dataset", "samples", "seed", "sigma", "key")}, **e}
               for r in rows for e in points[r["key"]]["epochs"]]
     estimates = critical.estimate(rows, keep)
-    summary = {"study": json.loads((out / STUDY).read_text()), "keep": keep, "rows": rows, "curves": curves,
+    summary = {"study": dataclasses.asdict(load_study(out)), "keep": keep, "rows": rows, "curves": curves,
                "critical": estimates, "sqrt_law": critical.sqrt_law(estimates)}
     atomic_write_text(out / "sweep.csv", _csv(rows, COLUMNS))
     atomic_write_text(out / "curves.csv", _csv(curves, CURVE_COLUMNS))
