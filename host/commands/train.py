@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -148,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
               "the first time, then reused)")
         build = train_sim.build_core(plan)
         print(f"core ready after {time.perf_counter() - started:.0f} s; training in the simulation")
-        train_sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
+        try:
+            train_sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print(f"host: continue the run with: host train --resume {out}" if (out / loop.CHECKPOINT).is_file()
+                  else f"host: no epoch finished: start again, {out} holds nothing to resume", file=sys.stderr)
+            raise
         metrics = json.loads((out / loop.METRICS).read_text())
     else:
         metrics = loop.train(cfg, data, executor, out, target, metrics, progress=not args.no_progress)
