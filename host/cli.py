@@ -32,9 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception, so that cleanup runs (a simulation's process group is ended, sim/process.py); not
+    SystemExit, which cocotb's runner raises for a failed simulation."""
+
+
 def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM as an exception, so that cleanup runs (a simulation's process group is ended, sim/process.py)."""
-    raise SystemExit(128 + signum)
+    raise Terminated(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("host: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print("host: terminated", file=sys.stderr)
+        return e.args[0]
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
