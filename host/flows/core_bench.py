@@ -54,12 +54,10 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
 
     def profile(build: SimBuild) -> None:
         """The profiling run: the same bench on its first sample (parameter port, LOAD, one TRAIN)."""
-        with run_folder("profile") as private:
-            build.run("host.flows.core_bench_tb", {**params, "images": params["images"][:1],
-                                                   "labels": params["labels"][:1],
-                                                   "results": str(private / "profile.measured.json"),
-                                                   "period_ns": PERIOD_NS, "hdl_clock": hdl_clock},
-                      name="profile", folder=private)
+        # part of the build (made under its lock, like the counts it writes): its files stay with the build
+        build.run("host.flows.core_bench_tb", {**params, "images": params["images"][:1], "labels": params["labels"][:1],
+                                    "results": str(build.folder / "profile.measured.json"),
+                                    "period_ns": PERIOD_NS, "hdl_clock": hdl_clock}, name="profile", folder=build.folder)
 
     start = time.perf_counter()
     build = SimBuild.create(core, toplevel=TOP, case=case, simulator=simulator, fast=True,
