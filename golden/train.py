@@ -119,10 +119,10 @@ def resume_config(metrics: dict, overrides: dict) -> Config:
     return apply(cfg, {k: v for k, v in overrides.items() if v is not None}, "command line").validate()
 
 
-def write_results(out: Path, metrics: dict, executor: Executor, epochs_done: int) -> None:
-    """The checkpoint (parameters and metrics in one file, what resume reads), then metrics.json."""
+def write_results(out: Path, metrics: dict, state: dict[str, np.ndarray], epochs_done: int) -> None:
+    """The checkpoint (parameters `state` and metrics in one file, what resume reads), then metrics.json."""
     buf = io.BytesIO()
-    np.savez(buf, epochs_done=np.array(epochs_done), metrics=np.array(json.dumps(metrics)), **executor.state())
+    np.savez(buf, epochs_done=np.array(epochs_done), metrics=np.array(json.dumps(metrics)), **state)
     atomic_write_bytes(out / CHECKPOINT, buf.getvalue())
     atomic_write_text(out / METRICS, json.dumps(metrics, indent=2) + "\n")
 
@@ -163,7 +163,7 @@ def train(cfg: Config, data: Dataset, executor: Executor, out: Path | None, targ
         row.update(counts)
         metrics["epochs"].append(row)
         if out is not None:
-            write_results(out, metrics, executor, epoch + 1)
+            write_results(out, metrics, executor.state(), epoch + 1)
         log(f"epoch {epoch + 1:3d}/{cfg.epochs}  train {100 * row['train_accuracy']:6.2f}%  "
             f"test {100 * test_acc:6.2f}%  {seconds:7.2f} s  ({row['samples_per_second']:.0f} samples/s)")
         for key, count in counts.items():

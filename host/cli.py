@@ -4,7 +4,9 @@ build its PYNQ overlay."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from golden.config import ConfigError
@@ -30,9 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM as an exception, so that cleanup runs (a simulation's process group is ended, sim/process.py); not
+    SystemExit, which cocotb's runner raises for a failed simulation."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated(128 + signum)
+
+
+def _resume_hint(args: argparse.Namespace | None) -> str:
+    """How to continue a stopped run: its folder, once an epoch is stored there (`run_folder`, set by train)."""
+    folder = getattr(args, "run_folder", None)
+    return f"; continue it with: host train --resume {folder}" if folder and (folder / CHECKPOINT).exists() else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `host` console script."""
     args = None
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "deprecated", None):
@@ -48,10 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("host: error: out of memory: the network, batch or data is too large for this machine", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        folder = getattr(args, "run_folder", None)  # set by a command whose run can be continued
-        resume = f"; continue it with: host train --resume {folder}" if folder and (folder / CHECKPOINT).exists() else ""
-        print(f"host: interrupted{resume}", file=sys.stderr)
+        print(f"host: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"host: terminated{_resume_hint(args)}", file=sys.stderr)
+        return e.args[0]
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -3,29 +3,36 @@
     build = SimBuild.create(NoiseLanes(4), toplevel="noise_lanes", case="noise_lanes-4", simulator="verilator")
     build.run("tb.test_noise", params={"lanes": 4, ...})   # raises SimulationError naming failed tests
 
-Every case lives in its own folder `build/sim/<simulator>/<case>` (`-waves` appended when recording
+Every case is built in its own folder `build/sim/<simulator>/<case>` (`-waves` appended when recording
 waves): the Verilog (`<toplevel>.v`, written with emit_src=False and checked free of absolute
-paths, rewritten only when it changes), the simulator's build, and per run `<run>.params.json`
-(the testbench reads it with `tb_params()`), `<run>.results.xml` and `<run>.log`. One build serves
-any number of runs. `EPFPGA_WAVES=1` records waves (Verilator: `dump.vcd` in the case folder,
+paths, rewritten only when it changes) and the simulator's build, made under `<case>.lock` so that two
+processes never build the same case at once. One build serves any number of runs, concurrent ones too: a
+run's files (`<run>.params.json`, which the testbench reads with `tb_params()`, `<run>.results.xml`,
+`<run>.log`) go to a folder of that run, a private temporary one by default (`run_folder`), kept when the run
+fails. The simulator runs in its own process group and ends with the host (sim/process.py). `EPFPGA_WAVES=1` records waves (Verilator: `dump.vcd` in the case folder,
 Icarus: `<toplevel>.fst`). `EPFPGA_SIM=verilator,icarus` names the simulators to use; a named
 simulator that is missing is a one-line `SimulatorUnavailable` error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 from xml.etree import ElementTree
 
 from hdl.verilog import top_ports, write_verilog
+from sim import process
 
 if TYPE_CHECKING:  # the testbenches import this module in the simulator: keep it light there
     from amaranth.lib import wiring
@@ -187,6 +194,32 @@ def failed_tests(results_xml: Path) -> tuple[int, dict[str, str]]:
     return total, failed
 
 
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """Hold `<folder>.lock` (an fcntl lock): two processes building the same case would rewrite each other's
+    objects. Runs of a finished build take no lock."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def run_folder(name: str) -> Iterator[Path]:
+    """A private folder for one run's files (inputs, params, results, log), removed when the block ends, except
+    after a failure (an exception other than KeyboardInterrupt or SystemExit): its log is then still there."""
+    folder = Path(tempfile.mkdtemp(prefix=f"epfpga-{name}-"))
+    failed = False
+    try:
+        yield folder
+    except Exception:
+        failed = True
+        raise
+    finally:
+        if not failed:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _log_tail(log: Path, lines: int = 15) -> str:
     """The last lines of a log file, indented, for error messages."""
     if not log.is_file():
@@ -229,6 +262,14 @@ class SimBuild:
             raise ValueError("a profile-guided build needs a fast Verilator build")
         waves = waves_requested() if waves is None else waves
         folder = BUILD_ROOT / name / (case + ("-waves" if waves else ""))
+        with _build_lock(folder):
+            return cls._build(component, toplevel, folder, name, waves, fast, quick, public, clock_ns, profile)
+
+    @classmethod
+    def _build(cls, component: wiring.Component, toplevel: str, folder: Path, name: str, waves: bool, fast: bool,
+               quick: bool, public: Sequence[str], clock_ns: int | None,
+               profile: Callable[[SimBuild], None] | None) -> SimBuild:
+        """`create`'s work, while it holds the build folder's lock."""
         source = write_verilog(component, toplevel, folder)
         sources = [source]
         module = toplevel
@@ -309,9 +350,12 @@ class SimBuild:
 
         _prepare_path()
         try:
-            return get_runner(self.simulator)
+            runner = get_runner(self.simulator)
         except SystemExit as error:  # a runner's constructor exits when its tool is missing
             raise SimulatorUnavailable(f"simulator {self.simulator!r} is not available: {error}") from None
+        # the runner's subprocess.run would leave the simulator running when the host is interrupted or killed
+        runner._execute_cmds = process.execute_with(lambda: runner.env)
+        return runner
 
     @staticmethod
     def _env(params_file: Path) -> dict[str, str]:
@@ -320,16 +364,20 @@ class SimBuild:
         return env
 
     def run(self, test_module: str, params: dict | None = None, *, name: str | None = None,
-            testcase: str | None = None) -> int:
+            testcase: str | None = None, folder: Path | None = None) -> int:
         """Run the cocotb tests of `test_module` (e.g. "tb.test_noise") on this build with `params`
         (JSON-serialisable, read in the testbench by `tb_params()`); `name` labels the run's files
-        (default: the module's last part). Returns the number of tests, all passed; raises
-        SimulationError naming every failed test, or when the simulation ends without results."""
+        (default: the module's last part), which go to `folder` (default: a `run_folder`). Returns the number of
+        tests, all passed; raises SimulationError naming every failed test, or when the simulation ends without
+        results. The simulator runs in its own process group, ended if the host is interrupted (sim/process.py)."""
         name = name or test_module.rsplit(".", 1)[-1]
-        params_file = self.folder / f"{name}.params.json"
+        if folder is None:
+            with run_folder(name) as private:
+                return self.run(test_module, params, name=name, testcase=testcase, folder=private)
+        params_file = folder / f"{name}.params.json"
         params_file.write_text(json.dumps(params or {}, indent=1, sort_keys=True) + "\n")
-        results = self.folder / f"{name}.results.xml"
-        log = self.folder / f"{name}.log"
+        results = folder / f"{name}.results.xml"
+        log = folder / f"{name}.log"
         runner = self._runner()
         exit_status = None
         try:

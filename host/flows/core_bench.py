@@ -15,7 +15,7 @@ from golden.prng import seed_lanes
 from hdl.core import CoreMode, EPCore
 from hdl.generate import TOP, TYPICAL_IMAGES
 from hdl.relax import SweepOrder
-from sim.build import SimBuild
+from sim.build import SimBuild, run_folder
 
 PERIOD_NS = 10  # the testbench's clock period
 
@@ -54,21 +54,22 @@ def bench(core: EPCore, simulator: str, samples: int, pgo: bool = True) -> dict:
 
     def profile(build: SimBuild) -> None:
         """The profiling run: the same bench on its first sample (parameter port, LOAD, one TRAIN)."""
+        # part of the build (made under its lock, like the counts it writes): its files stay with the build
         build.run("host.flows.core_bench_tb", {**params, "images": params["images"][:1], "labels": params["labels"][:1],
                                     "results": str(build.folder / "profile.measured.json"),
-                                    "period_ns": PERIOD_NS, "hdl_clock": hdl_clock}, name="profile")
+                                    "period_ns": PERIOD_NS, "hdl_clock": hdl_clock}, name="profile", folder=build.folder)
 
     start = time.perf_counter()
     build = SimBuild.create(core, toplevel=TOP, case=case, simulator=simulator, fast=True,
                             clock_ns=PERIOD_NS if hdl_clock else None, profile=profile if pgo else None)
     build_seconds = time.perf_counter() - start
-    results = build.folder / "bench.measured.json"
-    results.unlink(missing_ok=True)
-    start = time.perf_counter()
-    build.run("host.flows.core_bench_tb", {**params, "results": str(results), "period_ns": PERIOD_NS, "hdl_clock": hdl_clock},
-              name="bench")
-    run_seconds = time.perf_counter() - start
-    got = json.loads(results.read_text())
+    with run_folder("bench") as private:
+        results = private / "bench.measured.json"
+        start = time.perf_counter()
+        build.run("host.flows.core_bench_tb", {**params, "results": str(results), "period_ns": PERIOD_NS,
+                                               "hdl_clock": hdl_clock}, name="bench", folder=private)
+        run_seconds = time.perf_counter() - start
+        got = json.loads(results.read_text())
 
     centered = cfg.variant == "centered"
     nonzero = [int(np.count_nonzero(c.vin_table[np.array(img)])) for img in params["images"]]

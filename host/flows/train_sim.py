@@ -5,13 +5,16 @@ The host side (`train`, `bench`) builds the core once per config and lane count 
 later run reuses the compiled model) and runs host/flows/train_sim_tb.py, whose tests call `run_loop` / `run_bench` here in
 a cocotb bridge thread: the code is synchronous, every driver coroutine it starts is awaited in the simulation.
 The simulator's output goes to a log, so the simulation reports its progress (each sample, each line the loop
-prints, an error) as JSON lines in an events file that the host follows to draw the progress bar.
+prints, an error) as JSON lines in an events file that the host follows to draw the progress bar. A run's files
+(inputs, events, log, the simulation's checkpoint) live in a private folder of that run; only the host writes the
+run folder, copying each finished epoch there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import statistics
 import tempfile
 import threading
@@ -33,7 +36,8 @@ from hdl.plan import CoreBuild
 from hdl.top import EPTop
 from host.backends.pynq import CLOCK_HZ
 from host.driver import DriverExecutor, EPCoreInterface
-from sim.build import ROOT, SimBuild, SimulationError
+from sim import process
+from sim.build import ROOT, SimBuild, SimulationError, run_folder
 
 DEMO_CONFIG = ROOT / "docs" / "demo.toml"  # the network, data and lanes of `make demo` (its comments say why)
 PERIOD_NS = 10  # the simulated clock: 100 MHz, the boards' FCLK0
@@ -142,7 +146,8 @@ def _dataset(path: str) -> Dataset:
 
 def run_loop(bus: Any, run: Run, params: dict) -> None:
     """In the simulation: golden/train.py's loop on the core behind `bus`, `run` awaiting each driver coroutine.
-    params: config (a Config dict), lanes, data (the npz `write_dataset` wrote), out, resume, events."""
+    params: config (a Config dict), lanes, data (the npz `write_dataset` wrote), out (the run's private folder,
+    holding the checkpoint to resume from), resume, events."""
     events = Events(Path(params["events"]))
     try:
         cfg = _config(params)
@@ -250,42 +255,75 @@ class _Follower:
             self.bar, self.key = None, None
 
 
+def _publish(private: Path, out: Path, published: int) -> int:
+    """Copy the newest epoch the simulation checkpointed in `private` to the run folder `out` (atomically, with
+    golden/train.py's writer) if it is newer than epoch `published`; returns the epochs now in `out`."""
+    if not (private / loop.CHECKPOINT).is_file():
+        return published
+    metrics, state = loop.load_run(private)
+    done = len(metrics["epochs"])
+    if done > published:
+        loop.write_results(out, metrics, state, done)
+    return max(done, published)
+
+
 def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Run golden/train.py's loop on the simulated core (`build_core(simulation_build(cfg, lanes))`) into `out`: its metrics.json
-    and checkpoint.npz, as the golden target writes them. SimError (one line) when it fails."""
+    and checkpoint.npz, as the golden target writes them. SimError (one line) when it fails.
 
-    data_file, events_file = build.folder / "train.data.npz", build.folder / "train.events.jsonl"
-    write_dataset(data, data_file)
-    events_file.write_text("")
-    params = {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file), "out": str(out.resolve()),
-              "resume": resume, "events": str(events_file)}
-    follower = _Follower(events_file, cfg, data, progress, log)
-    failure: list[BaseException] = []
+    The simulation writes only to a private folder (`run_folder`: its inputs, events, checkpoint and log); the host
+    copies each epoch's checkpoint and metrics to `out`, so an interrupted or killed run leaves `out` at a whole
+    epoch. An exception in this thread (KeyboardInterrupt, SystemExit) ends the simulation before it passes on."""
 
-    def simulate() -> None:
+    with run_folder("train") as private:
+        data_file, events_file = private / "train.data.npz", private / "train.events.jsonl"
+        write_dataset(data, data_file)
+        events_file.write_text("")
+        published = 0
+        if resume:
+            shutil.copyfile(out / loop.CHECKPOINT, private / loop.CHECKPOINT)
+            published = len(loop.load_run(private)[0]["epochs"])
+        params = {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file), "out": str(private),
+                  "resume": resume, "events": str(events_file)}
+
+        def logged(line: str) -> None:  # an epoch's line comes after its checkpoint: publish it first
+            nonlocal published
+            published = _publish(private, out, published)
+            log(line)
+
+        follower = _Follower(events_file, cfg, data, progress, logged)
+        failure: list[BaseException] = []
+
+        def simulate() -> None:
+            try:
+                build.run("host.flows.train_sim_tb", params, name="train", testcase="train", folder=private)
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                failure.append(error)
+
+        thread = threading.Thread(target=simulate, name="simulation")
+        thread.start()
         try:
-            build.run("host.flows.train_sim_tb", params, name="train", testcase="train")
-        except BaseException as error:  # noqa: BLE001 - handed to the main thread
-            failure.append(error)
-
-    thread = threading.Thread(target=simulate, name="simulation")
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(FOLLOW_SECONDS)
-            follower.poll()
-    finally:
-        follower.close()
-    if follower.error is not None:
-        raise SimError(f"the simulated run failed: {follower.error} (log: {build.folder / 'train.log'})")
-    if failure:
-        error = failure[0]
-        if isinstance(error, SimulationError):
-            raise SimError(f"the simulation failed: {str(error).splitlines()[0]}") from None
-        raise error
-    if not follower.finished:
-        raise SimError(f"the simulation ended before the run finished (log: {build.folder / 'train.log'})")
+            while thread.is_alive():
+                thread.join(FOLLOW_SECONDS)
+                follower.poll()
+        except BaseException:  # interrupted: the simulation thread's run returns once its process group is ended
+            process.end_all()
+            thread.join()
+            raise
+        finally:
+            follower.close()
+        published = _publish(private, out, published)
+        log_file = private / "train.log"
+        if follower.error is not None:
+            raise SimError(f"the simulated run failed: {follower.error} (log: {log_file})")
+        if failure:
+            error = failure[0]
+            if isinstance(error, SimulationError):
+                raise SimError(f"the simulation failed: {str(error).splitlines()[0]}") from None
+            raise error
+        if not follower.finished:
+            raise SimError(f"the simulation ended before the run finished (log: {log_file})")
 
 
 def golden_difference(cfg: Config, data: Dataset, theta: np.ndarray) -> str | None:
@@ -324,13 +362,13 @@ def bench(repeats: int = 3, samples: int = 20, log: Callable[[str], None] = prin
     n = repeats * samples
     data = dataclasses.replace(data, train_x=data.train_x[:n], train_y=data.train_y[:n])
     build = build_core(simulation_build(cfg, lanes))
-    data_file, results = build.folder / "bench.data.npz", build.folder / "bench.results.json"
-    write_dataset(data, data_file)
-    results.unlink(missing_ok=True)
-    build.run("host.flows.train_sim_tb", {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file),
-                                "repeats": repeats, "samples": samples, "results": str(results)},
-              name="bench", testcase="bench")
-    got = json.loads(results.read_text())
+    with run_folder("bench") as private:
+        data_file, results = private / "bench.data.npz", private / "bench.results.json"
+        write_dataset(data, data_file)
+        build.run("host.flows.train_sim_tb", {"config": cfg.to_dict(), "lanes": lanes, "data": str(data_file),
+                                              "repeats": repeats, "samples": samples, "results": str(results)},
+                  name="bench", testcase="bench", folder=private)
+        got = json.loads(results.read_text())
     core = CoreBuild(cfg, lanes)
     formula = sum(core.train_cycles(k, cfg.sweeps, core.consts.sn, cfg.samples, core.centered)
                   for r in got for k in r["nonzero"])

@@ -28,7 +28,7 @@ from golden.network import Layout, sweep_order
 from hdl.plan import CoreBuild
 from hdl.relax import SweepOrder
 from hdl.verify_core import VerifyCore
-from sim.build import SimBuild, simulators
+from sim.build import SimBuild, run_folder, simulators
 
 PHASES = ("free", "-beta", "+beta")
 MEASUREMENTS = ("M1", "M2")
@@ -214,15 +214,15 @@ def run_rtl(plan: CoreBuild, simulator: str, cases: list[Case], runs: list[Golde
     # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
     build = SimBuild.create(harness, toplevel="verify_core", case=build_name(plan), simulator=simulator, quick=True,
                             public=VerifyCore.BACKDOOR)
-    cases_file, results_file = build.folder / "cases.npz", build.folder / "results.npz"
-    write_cases(cases_file, cases, runs, X)
-    results_file.unlink(missing_ok=True)
-    build.run("host.flows.verify_tb", {
-        "cases": str(cases_file), "results": str(results_file), "fields": harness.entry_fields(),
-        "lanes": plan.lanes, "v_bits": plan.consts.v_bits, "n_params": plan.n_params,
-        "timeout_cycles": plan.timeout_cycles(MAX_SWEEPS)})
-    with np.load(results_file) as results:
-        return dict(results)
+    with run_folder("verify") as private:  # the run's files: never in the build folder other runs share
+        cases_file, results_file = private / "cases.npz", private / "results.npz"
+        write_cases(cases_file, cases, runs, X)
+        build.run("host.flows.verify_tb", {
+            "cases": str(cases_file), "results": str(results_file), "fields": harness.entry_fields(),
+            "lanes": plan.lanes, "v_bits": plan.consts.v_bits, "n_params": plan.n_params,
+            "timeout_cycles": plan.timeout_cycles(MAX_SWEEPS)}, folder=private)
+        with np.load(results_file) as results:
+            return dict(results)
 
 
 def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray], build_cfg: Config,
