@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from host.cli import build_parser, main
+from processes import descendants, survivors
 
 
 def run(capsys, *argv):
@@ -298,19 +299,31 @@ def test_quick_noise_sweep_on_dask_then_report_and_resume(capsys, tmp_path):
     assert code == 2 and "holds a study with other settings: epochs 1 (asked 2)" in err
 
 
-def test_a_terminated_sweep_keeps_its_points_and_a_rerun_finishes_it(tmp_path):
+@pytest.mark.parametrize("name, runner", [("SIGINT", "--serial"), ("SIGTERM", "--serial"), ("SIGKILL", "--serial"),
+                                          ("SIGKILL", "--workers=2")])
+def test_a_signalled_sweep_keeps_its_points_leaves_no_process_and_a_rerun_finishes_it(tmp_path, name, runner):
+    """host sweep noise stopped once a few points are stored: no process of it survives (Dask workers included),
+    no point is half-written, and a rerun finishes the study from the points kept."""
     out = tmp_path / "study"
-    argv = [sys.executable, "-m", "host", "sweep", "noise", "--quick", "--serial", "--epochs", "3", "--out", str(out)]
+    argv = [sys.executable, "-m", "host", "sweep", "noise", "--quick", runner, "--epochs", "3", "--out", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(list((out / "points").glob("*.json"))) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    children = descendants(proc.pid)
+    proc.send_signal(getattr(signal, name))
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "host: interrupted"
+    if name == "SIGKILL":
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130 and err.strip().splitlines()[-1] == "host: interrupted"
+    deadline = time.monotonic() + 10
+    while survivors(children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not survivors(children), f"processes of the sweep survived: {survivors(children)}"
     kept = len(list((out / "points").glob("*.json")))
     assert 3 <= kept < 22 and not list((out / "points").glob(".*.part"))  # no half-written point
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*argv[:6], "--serial", *argv[7:]], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and f"{kept} of 22 grid points already done" in done.stdout
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from golden.train import CHECKPOINT, METRICS, load_run
+from processes import running_pids, stat, survivors
 from sim.build import ROOT
 
 pytestmark = pytest.mark.sim
@@ -40,42 +41,18 @@ def verilator() -> None:
         pytest.skip(str(error))
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """State, parent and session of a process (None when gone): /proc, as psutil is no dependency."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[3])
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
 def simulators_of(host: int, binary: str) -> list[int]:
     """The host's children running `binary` (the simulator: the Verilated model)."""
     found = []
-    for pid in _pids():
-        stat = _stat(pid)
+    for pid in running_pids():
+        info = stat(pid)
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue
-        if stat is not None and stat[1] == host and cmdline.endswith("/" + binary):
+        if info is not None and info[1] == host and cmdline.endswith("/" + binary):
             found.append(pid)
     return found
-
-
-def survivors(pids: list[int]) -> list[int]:
-    """Those of `pids`, or members of their sessions (each simulator leads one), that are still running."""
-    alive = []
-    for pid in _pids():
-        stat = _stat(pid)
-        if stat is not None and stat[0] != "Z" and (pid in pids or stat[2] in pids):
-            alive.append(pid)
-    return alive
 
 
 class Host:
