@@ -22,8 +22,9 @@ DEFAULT_LANES = 16  # P of a build that names none, capped at what its network c
 MAX_SAMPLES = 16  # default largest run-time N (readings per measurement) of a build
 TIMEOUT_FACTOR = 4  # a command's default timeout, in units of the longest TRAIN sample the build can run
 # What a simulation build's Verilog does not depend on: run-time registers and the run's own settings.
-RUNTIME_SETTINGS = ("epochs", "seed", "sigma", "beta", "sweeps", "sweeps_eval", "order", "variant", "warm_start",
-                    "samples", "dataset", "data_dir", "dtype", "lr_decay", "model")
+# Not the variant: the RefreshEngine counts the saturated reciprocals of the build's variant (a constant of the build)
+RUNTIME_SETTINGS = ("epochs", "seed", "sigma", "beta", "sweeps", "sweeps_eval", "order", "warm_start", "samples",
+                    "dataset", "data_dir", "dtype", "lr_decay", "model")
 
 
 class Src(enum.Enum):

@@ -17,6 +17,7 @@ from host.commands import bench, bitstream, hdl, studies, train, verify
 from host.commands.options import CliError, Parser
 from host.driver import CoreError
 from host.flows.train_sim import SimError
+from sim.build import SimulationError
 
 # The commands in the order `host --help` lists them: software first, then the core in simulation, then hardware.
 GROUPS = (train, studies, bench, verify, hdl, bitstream)
@@ -60,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ConfigError, DatasetError, RunError, ModelError) as e:
         print(f"host: error: {e}", file=sys.stderr)
         return 2
-    except (CoreError, SimError) as e:  # the core failed during a run: a driver error, a simulation that broke off
-        print(f"host: error: {e}", file=sys.stderr)
+    except (CoreError, SimError, SimulationError) as e:  # the core or its simulation failed: a driver error, a
+        # simulation that broke off, a build that did not compile (its first line names the log with the rest)
+        print(f"host: error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
     except MemoryError:
         print("host: error: out of memory: the network, batch or data is too large for this machine", file=sys.stderr)

@@ -135,11 +135,11 @@ def test_build_names_follow_what_the_verilog_depends_on() -> None:
     assert base.name.startswith("1568-100-10-p16-") and base.name.endswith("-ungated")
     assert CoreBuild(cfg, 16, clock_gating=True).name == base.name.removesuffix("-ungated")
     runtime = dataclasses.replace(cfg, hidden=list(cfg.hidden), seed=7, sigma=0.2, beta=0.5, sweeps=8, epochs=3,
-                                  variant="positive", samples=2)
+                                  samples=2)
     assert CoreBuild(runtime, 16).name == base.name  # run-time settings share a build
     others = [CoreBuild(cfg, 8), CoreBuild(cfg, 16, max_samples=4), CoreBuild(load(hidden=[64]), 16),
               CoreBuild(dataclasses.replace(cfg, fixed=dataclasses.replace(cfg.fixed, g_bits=20)), 16),
-              CoreBuild(load(lr_weights=[0.01, 0.01]), 16)]
+              CoreBuild(load(lr_weights=[0.01, 0.01]), 16), CoreBuild(load(variant="positive"), 16)]
     names = {b.name for b in others}
     assert len(names) == len(others) and base.name not in names
     assert base.build_id == CoreBuild(runtime, 8).build_id != others[3].build_id

@@ -316,7 +316,8 @@ def test_a_signalled_sweep_keeps_its_points_leaves_no_process_and_a_rerun_finish
     if name == "SIGKILL":
         assert proc.returncode == -signal.SIGKILL
     else:
-        assert proc.returncode == 130 and err.strip().splitlines()[-1] == "host: interrupted"
+        status, last = {"SIGINT": (130, "host: interrupted"), "SIGTERM": (143, "host: terminated")}[name]
+        assert proc.returncode == status and err.strip().splitlines()[-1] == last
     deadline = time.monotonic() + 10
     while survivors(children) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -335,3 +336,21 @@ def test_noise_sweep_on_official_files(capsys, tmp_path, shared_datasets):
     assert code == 0, err
     assert "sigma_c drn-xs mnist N=1" in text and "sigma_c drn-xs kmnist-testsplit N=1" in text
     assert not (out / "report.md").exists()
+
+
+def test_a_core_that_does_not_build_is_one_line(capsys, tmp_path, monkeypatch):
+    """A simulation build that fails (its message: a first line naming the log, then the log's tail) ends in that
+    first line and exit status 1, before any result is written."""
+    from host.flows import train_sim
+    from sim.build import SimulationError
+
+    def broken(build):
+        raise SimulationError("the build of ep_top failed (verilator, host-x; log: build.log)\n    error: line 1")
+
+    monkeypatch.setattr(train_sim, "build_core", broken)
+    monkeypatch.setattr("host.commands.train.simulators", lambda name: [name])  # as if Verilator were installed
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--target", "sim", "--model", "drn-xs", "--lanes", "2", "--out", str(out),
+                       "--no-progress")
+    assert code == 1 and err == "host: error: the build of ep_top failed (verilator, host-x; log: build.log)\n"
+    assert not (out / "metrics.json").exists()

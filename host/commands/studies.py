@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from golden import config
 from golden.datasets import DATASET_NAMES, load as load_dataset
@@ -130,7 +128,6 @@ def sweep_noise(args: argparse.Namespace) -> int:
     points = noise.grid(study, pick("model", ["drn-xs"]), datasets, sigmas, pick("readings", [1]),
                         pick("seeds", [0, 1, 2]), args.data_dir)
     out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-sweep-noise"
-    signal.signal(signal.SIGTERM, _interrupted)  # a batch system's stop: end like Ctrl-C, workers shut down
     for d in datasets:  # download once, before the workers start
         load_dataset(d, args.data_dir)
     noise.open_study(out, study)  # an occupied or unwritable --out fails before any worker starts
@@ -158,9 +155,6 @@ def sweep_noise(args: argparse.Namespace) -> int:
         return 1
     return 0
 
-
-def _interrupted(signum: int, frame: object) -> NoReturn:
-    raise KeyboardInterrupt
 
 
 def run_report(args: argparse.Namespace) -> int:

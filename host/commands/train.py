@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
-
-import numpy as np
 
 from golden import config
 from golden import train as loop
@@ -155,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         build = train_sim.build_core(plan)
         print(f"core ready after {time.perf_counter() - started:.0f} s; training in the simulation")
         train_sim.train(build, cfg, data, out, lanes, resume=metrics is not None, progress=not args.no_progress)
-        metrics = json.loads((out / loop.METRICS).read_text())
+        metrics = loop.load_run(out)[0]
     else:
         metrics = loop.train(cfg, data, executor, out, target, metrics, progress=not args.no_progress)
     last = metrics["epochs"][-1]
@@ -163,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
           f"results in {out / loop.METRICS}")
     if target == "golden":
         return 0
-    theta = np.load(out / loop.CHECKPOINT)["theta"]
+    theta = loop.load_run(out)[1]["theta"]
     difference = train_sim.golden_difference(cfg, data, theta)
     print(f"bit-exact with golden: {'yes' if difference is None else 'no'} (the fixed-point golden model trained "
           f"on the same samples with the same settings{'' if difference is None else ': ' + difference})")

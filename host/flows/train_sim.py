@@ -301,15 +301,18 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
                 failure.append(error)
 
-        thread = threading.Thread(target=simulate, name="simulation")
+        # a daemon: should host exit while it still waits, its simulator dies with it (PR_SET_PDEATHSIG)
+        thread = threading.Thread(target=simulate, name="simulation", daemon=True)
         thread.start()
         try:
             while thread.is_alive():
                 thread.join(FOLLOW_SECONDS)
                 follower.poll()
         except BaseException:  # interrupted: the simulation thread's run returns once its process group is ended
-            process.end_all()
-            thread.join()
+            while thread.is_alive():  # again until it returns: the thread may start a command after the first end_all
+                process.end_all()
+                thread.join(FOLLOW_SECONDS)
+            _publish(private, out, published)  # an epoch the simulation finished before the host polled its line
             raise
         finally:
             follower.close()
