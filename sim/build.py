@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -217,7 +218,20 @@ def run_folder(name: str) -> Iterator[Path]:
         raise
     finally:
         if not failed:
-            shutil.rmtree(folder, ignore_errors=True)
+            with _signals_held():
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends: a handler that raises would cut a cleanup short and leave
+    half of a folder behind (the signal is handled right after)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _log_tail(log: Path, lines: int = 15) -> str:
