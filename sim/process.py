@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
@@ -39,20 +40,39 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
 
 
 def end(proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
-    """End the process group of `proc` (SIGTERM, then SIGKILL after `grace` seconds) and wait for its leader."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+    """End the process group of `proc` (SIGTERM, then SIGKILL after `grace` seconds) and wait for its leader and
+    every other member: a member that outlives the leader (the simulator under a launcher) may still write files."""
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        proc.wait()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        deadline = time.monotonic() + grace
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not _group_alive(proc.pid):
+            return
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    proc.wait()
+            return
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` is left (zombies count until they are reaped)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def end_all() -> None:

@@ -267,6 +267,13 @@ def _publish(private: Path, out: Path, published: int) -> int:
     return max(done, published)
 
 
+def _stop(thread: threading.Thread) -> None:
+    """End the simulations `thread` runs until it returns (it may start a command after an end_all)."""
+    while thread.is_alive():
+        process.end_all()
+        thread.join(FOLLOW_SECONDS)
+
+
 def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume: bool = False,
           progress: bool = True, log: Callable[[str], None] = print) -> None:
     """Run golden/train.py's loop on the simulated core (`build_core(simulation_build(cfg, lanes))`) into `out`: its metrics.json
@@ -309,12 +316,11 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
                 thread.join(FOLLOW_SECONDS)
                 follower.poll()
         except BaseException:  # interrupted: the simulation thread's run returns once its process group is ended
-            while thread.is_alive():  # again until it returns: the thread may start a command after the first end_all
-                process.end_all()
-                thread.join(FOLLOW_SECONDS)
+            _stop(thread)
             _publish(private, out, published)  # an epoch the simulation finished before the host polled its line
             raise
         finally:
+            _stop(thread)  # whatever ends this block, the thread no longer writes into the private folder
             follower.close()
         published = _publish(private, out, published)
         log_file = private / "train.log"
