@@ -26,7 +26,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,18 +219,7 @@ def run_folder(name: str) -> Iterator[Path]:
     finally:
         if not failed:
             with _signals_held():
-                _remove(folder)
-
-
-def _remove(folder: Path, settle: float = 0.1, patience: float = 2.0) -> None:
-    """Remove `folder`, and again while it reappears within `settle` seconds (up to `patience`): an interrupted
-    run's runner may still write its results file as its simulation ends."""
-    deadline = time.monotonic() + patience
-    while True:
-        shutil.rmtree(folder, ignore_errors=True)
-        time.sleep(settle)
-        if not folder.exists() or time.monotonic() > deadline:
-            return
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -160,7 +160,8 @@ def run_loop(bus: Any, run: Run, params: dict) -> None:
         executor = ReportingExecutor(DriverExecutor(core, run, theta), events)
         if theta is not None:  # the checkpoint's LOAD is no training step: its saturated reciprocals counted in
             run(core.clear_counters())  # the epoch that wrote the checkpoint, as in an uninterrupted run
-        loop.train(cfg, _dataset(params["data"]), executor, out, "sim", metrics, progress=False, log=events.log)
+        loop.train(cfg, _dataset(params["data"]), executor, out, "sim", metrics, progress=False, log=events.log,
+                   hardware={"lanes": params["lanes"]})
     except Exception as error:  # the host reports it in one line; the test fails with it too
         events.emit(error=f"{type(error).__name__}: {error}".splitlines()[0])
         raise
@@ -267,11 +268,11 @@ def _publish(private: Path, out: Path, published: int) -> int:
     return max(done, published)
 
 
-def _stop(thread: threading.Thread) -> None:
-    """End the simulations `thread` runs until it returns (it may start a command after an end_all)."""
-    while thread.is_alive():
+def _stop(done: threading.Event) -> None:
+    """End the simulations of the thread that sets `done` until it does (it may start a command after an end_all)."""
+    while not done.is_set():
         process.end_all()
-        thread.join(FOLLOW_SECONDS)
+        done.wait(FOLLOW_SECONDS)
 
 
 def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume: bool = False,
@@ -302,25 +303,29 @@ def train(build: Any, cfg: Config, data: Dataset, out: Path, lanes: int, resume:
         follower = _Follower(events_file, cfg, data, progress, logged)
         failure: list[BaseException] = []
 
+        # Thread.join is not used: on Python < 3.13 a join interrupted by Ctrl-C marks the running thread as ended.
+        done = threading.Event()
+
         def simulate() -> None:
             try:
                 build.run("host.flows.train_sim_tb", params, name="train", testcase="train", folder=private)
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
                 failure.append(error)
+            finally:
+                done.set()
 
         # a daemon: should host exit while it still waits, its simulator dies with it (PR_SET_PDEATHSIG)
-        thread = threading.Thread(target=simulate, name="simulation", daemon=True)
-        thread.start()
+        threading.Thread(target=simulate, name="simulation", daemon=True).start()
         try:
-            while thread.is_alive():
-                thread.join(FOLLOW_SECONDS)
+            while not done.is_set():
+                done.wait(FOLLOW_SECONDS)
                 follower.poll()
         except BaseException:  # interrupted: the simulation thread's run returns once its process group is ended
-            _stop(thread)
+            _stop(done)
             _publish(private, out, published)  # an epoch the simulation finished before the host polled its line
             raise
         finally:
-            _stop(thread)  # whatever ends this block, the thread no longer writes into the private folder
+            _stop(done)  # whatever ends this block, the thread no longer writes into the private folder
             follower.close()
         published = _publish(private, out, published)
         log_file = private / "train.log"
