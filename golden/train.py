@@ -129,11 +129,13 @@ def write_results(out: Path, metrics: dict, state: dict[str, np.ndarray], epochs
 
 def train(cfg: Config, data: Dataset, executor: Executor, out: Path | None, target: str,
           metrics: dict | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> dict:
+          log: Callable[[str], None] = print, hardware: dict | None = None) -> dict:
     """Train for cfg.epochs epochs (continuing `metrics` of a resumed run); returns the metrics. With an `out`
-    folder, the checkpoint and metrics.json are rewritten there after every epoch."""
+    folder, the checkpoint and metrics.json are rewritten there after every epoch. `hardware` (a new run on a
+    core: its lanes) is kept in the metrics, for a resumed run to use the same core."""
     if metrics is None:
-        metrics = {"config": cfg.to_dict(), "target": target, "versions": versions(),
+        metrics = {"config": cfg.to_dict(), "target": target, **({"hardware": hardware} if hardware else {}),
+                   "versions": versions(),
                    "dataset": {"name": data.name, "source": data.source, "note": data.note,
                                "train_samples": len(data.train_y), "test_samples": len(data.test_y)},
                    "epochs": []}

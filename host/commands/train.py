@@ -111,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{out} has already run {done} epoch(s), --epochs {cfg.epochs} adds none: give --epochs "
                            f"above {done} to continue it")
         limits = (metrics["dataset"]["train_samples"], metrics["dataset"]["test_samples"])
+        if target == "sim" and args.lanes is None:  # the run's own core, not a new build
+            hardware = metrics.get("hardware")
+            lanes = hardware.get("lanes") if isinstance(hardware, dict) else None
+            args.lanes = lanes if isinstance(lanes, int) and not isinstance(lanes, bool) else None
     else:
         target = args.target or "golden"
         only_for(args, TARGET_OPTIONS, "--target", target)
