@@ -1,8 +1,10 @@
-"""sim.build without a simulator run: simulator selection, the clock wrapper, results parsing, parameters."""
+"""sim.build without a simulator run: simulator selection, the clock wrapper, results parsing, parameters, the build lock."""
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from hdl.noise_lanes import NoiseLanes
 from hdl.verilog import top_ports, write_verilog
 from sim import build
-from sim.build import SimulatorUnavailable, clock_wrapper, failed_tests, simulators, tb_params
+from sim.build import SimulatorUnavailable, _build_lock, clock_wrapper, failed_tests, simulators, tb_params
 
 
 def test_default_simulators(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,3 +75,30 @@ def test_tb_params(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_waves_switch(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
     monkeypatch.setenv(build.WAVES_ENV, value)
     assert build.waves_requested() is on
+
+
+def _hold_build_lock(folder: str, started: str, seconds: float) -> None:
+    """In another process: hold the build lock of `folder` for `seconds`, after saying so in `started`."""
+    with _build_lock(Path(folder)):
+        Path(started).write_text("held")
+        time.sleep(seconds)
+        (Path(folder) / "built").write_text("done")
+
+
+def test_build_lock_makes_a_second_builder_wait(tmp_path: Path) -> None:
+    """Two processes building the same case: the second enters only after the first has finished its build."""
+    folder, started = tmp_path / "case", tmp_path / "started"
+    folder.mkdir()
+    other = multiprocessing.get_context("fork").Process(target=_hold_build_lock,
+                                                          args=(str(folder), str(started), 1.0))
+    other.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started.exists(), "the other builder never took the lock"
+        with _build_lock(folder):
+            assert (folder / "built").read_text() == "done"
+    finally:
+        other.join(60)
+    assert other.exitcode == 0
