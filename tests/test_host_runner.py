@@ -1,10 +1,12 @@
-"""Tests of host.studies.runner: serial and Dask runs, failures and killed workers, an unreachable scheduler."""
+"""Tests of host.studies.runner: serial and Dask runs, failures and killed workers, a cluster left without workers,
+an unreachable scheduler."""
 
 import os
 from pathlib import Path
 
 import pytest
 
+from host.studies import runner as runner_module
 from host.studies.runner import Runner, TaskError
 
 
@@ -67,3 +69,13 @@ def test_an_existing_scheduler_runs_the_tasks():
         with Runner(scheduler=cluster.scheduler_address) as runner:
             assert runner.description == f"on the Dask scheduler at {cluster.scheduler_address} (1 workers now)"
             assert sorted(o.result for o in runner.map(square_or_fail, [1, 2])) == [1, 4]
+
+
+def test_a_cluster_without_workers_fails_instead_of_waiting(monkeypatch):
+    """Every worker gone for good (not restarted): the map ends in one TaskError line, not a wait forever."""
+    monkeypatch.setattr(runner_module, "POLL_SECONDS", 0.2)
+    monkeypatch.setattr(runner_module, "NO_WORKERS_SECONDS", 1.0)
+    with Runner(workers=1) as runner:
+        runner._cluster.scale(0)
+        with pytest.raises(TaskError, match=r"no worker for 1 s with 3 task\(s\) waiting"):
+            list(runner.map(square_or_fail, range(3)))

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
+
+
+POLL_SECONDS = 5.0  # between checks that a cluster still has workers while nothing finishes
+NO_WORKERS_SECONDS = 120.0  # a cluster without workers this long fails the map (a nanny restarts one in seconds)
 
 
 class TaskError(RuntimeError):
@@ -92,19 +97,40 @@ class Runner:
                 except Exception as e:  # noqa: BLE001 - one failed point must not stop the others
                     yield Outcome(item, error=_one_line(e))
             return
-        from dask.distributed import as_completed
+        from dask.distributed import wait
 
         futures = {self._client.submit(fn, item, pure=False): item for item in items}
+        pending, idle_since = set(futures), None
         try:
-            for future in as_completed(futures):
-                item = futures[future]
+            while pending:
                 try:
-                    yield Outcome(item, future.result())
-                except Exception as e:  # noqa: BLE001 - includes KilledWorker: the point fails, the rest go on
-                    yield Outcome(item, error=_one_line(e))
+                    done, pending = wait(pending, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished: is anybody still working on it?
+                    idle_since = self._check_workers(idle_since, len(pending))
+                    continue
+                idle_since = None
+                for future in done:
+                    item = futures[future]
+                    try:
+                        yield Outcome(item, future.result())
+                    except Exception as e:  # noqa: BLE001 - includes KilledWorker: the point fails, the rest go on
+                        yield Outcome(item, error=_one_line(e))
         finally:
             for future in futures:  # an interrupted sweep leaves no tasks running on a shared cluster
                 future.cancel()
+
+
+    def _check_workers(self, idle_since: float | None, pending: int) -> float | None:
+        """When the cluster has had no worker for NO_WORKERS_SECONDS while tasks wait, TaskError (a sweep would
+        otherwise wait forever); returns since when it has had none (None while it has some)."""
+        if self._client.scheduler_info().get("workers"):
+            return None
+        now = time.monotonic()
+        if idle_since is not None and now - idle_since > NO_WORKERS_SECONDS:
+            raise TaskError(f"the Dask cluster has had no worker for {NO_WORKERS_SECONDS:g} s with {pending} task(s) "
+                            "waiting (its workers died or left); the finished points are stored: rerun the command, "
+                            "with fewer --workers or --serial")
+        return now if idle_since is None else idle_since
 
 
 def _one_line(e: BaseException) -> str:
