@@ -31,6 +31,14 @@ def test_narrowest_takes_the_fewest_bits_within_tolerance():
     assert [(r["rounding"], r["v_bits"], r["g_bits"]) for r in best] == [("nearest", 12, 10), ("stochastic", 8, 8)]
 
 
+def test_narrowest_passes_with_every_wider_point():
+    """A point within tolerance beside a point wider in both formats that misses (one seed's luck) is not chosen;
+    the narrowest point whose wider neighbours all pass is."""
+    rows = [row("nearest", 10, 10, 0.899), row("nearest", 10, 12, 0.85), row("nearest", 12, 12, 0.9),
+            row("nearest", 12, 10, 0.898), row("nearest", 14, 14, 0.9)]
+    assert [(r["v_bits"], r["g_bits"]) for r in bits.narrowest(rows)] == [(12, 10)]
+
+
 def test_narrowest_agrees_with_the_printed_delta():
     """A delta that prints as -0.50 (percent) is within 0.5% of float; one that prints as -0.51 is not."""
     edge = {**row("nearest", 8, 8, 0.9), "delta": -0.0050000000000000044}
