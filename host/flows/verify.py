@@ -329,6 +329,10 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     _require(0 <= seed < 2**32, f"--seed must be in [0, 2^32), got {seed}")
     _require(netlist in (None, *CELL_MODELS), f"--netlist: unknown family {netlist!r} (choose from "
              f"{', '.join(CELL_MODELS)})")
+    # yosys's ECP5 models redeclare output ports as wires: Icarus 11 rejects that in the Verilog-2005 mode that
+    # Amaranth's Verilog needs (sim/build.py ICARUS_ARGS)
+    _require(netlist is None or simulator == "verilator", "--netlist needs --simulator verilator (Icarus cannot "
+             "read yosys's cell models as Verilog-2005)")
     plan = core_build(_with_fixed(cfg, rtl_fixed), lanes, clock_gating and netlist is None)
     simulators(simulator)  # SimulatorUnavailable (one line) before any work
     start = time.perf_counter()
@@ -366,7 +370,7 @@ def summary(report: Report, cfg: Config, lanes: int, simulator: str, clock_gatin
              f"{int(np.mean(report.cycles)):,} cycles per TRAIN sample; {report.seconds:.1f} s"]
     if netlist is not None:
         cells = ", ".join(f"{n:,} {cell}" for cell, n in sorted(netlist.cells.items()) if not cell.startswith("$"))
-        lines.append(f"netlist: {CORE_MODULE} by yosys{'' if netlist.abc9 else ' (-noabc9)'}: {cells}; "
+        lines.append(f"netlist: {CORE_MODULE} by yosys ({'abc9' if netlist.abc9 else 'classic abc'}): {cells}; "
                      f"synthesis {netlist.seconds:.1f} s{' (an earlier run)' if netlist.reused else ''}")
     if report.first is not None:
         lines.append(f"first mismatch: {report.first.describe()}")
