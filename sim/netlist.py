@@ -21,7 +21,7 @@ from sim.synth import Netlist, SynthesisError, synthesise
 
 MODELS = Path(__file__).resolve().parent / "models"
 CELL_MODELS = {"ecp5": MODELS / "ecp5_cells.v"}  # each includes yosys's models of the family's other cells
-_MODULE = re.compile(r"^module\s+(\S+)", re.M)
+_MODULE = re.compile(r"^module\s+(\\\S+|[^\s(]+)", re.M)  # an escaped name ends at a space
 
 
 @dataclass

@@ -76,7 +76,9 @@ def _yosys(work: Path, top: str, family: str, suffix: str, abc9: bool) -> str | 
         synth = f"{synth} -run :map_luts; {CLASSIC_LUTS}; {synth} -run map_cells:"
     script = f"read_verilog design.v; {synth}; tee -q -o stat.json stat -json; {FORMATS[suffix]} netlist{suffix}"
     log = work / "yosys.log"
-    status = process.run([sys.executable, "-c", YOSYS, "-q", "-l", log.name, "-p", script], work, os.environ)
+    with open(work / "console.log", "w") as console:  # its warnings stay off the command's output
+        status = process.run([sys.executable, "-c", YOSYS, "-q", "-l", log.name, "-p", script], work, os.environ,
+                             console)
     if status == 0 and (work / f"netlist{suffix}").is_file():
         return None
     lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
