@@ -17,7 +17,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("verify", help="the simulated core against the fixed-point golden model, bit for bit",
                        description="Run training images through the simulated RTL core and the fixed-point golden "
                                    "model and compare every relaxation iterate, measurement, parameter update and "
-                                   "prediction. Exit status 0: identical, 1: mismatches or a failed simulation or synthesis, 2: bad input.")
+                                   "prediction. Exit status 0: identical, 1: mismatches or a failed simulation or "
+                                   "synthesis, 2: bad input.")
     v.add_argument("--config", type=Path, help="TOML file of settings (precision fixed, batch_size 1)")
     v.add_argument("--model", help="preset when --config names none (default drn-xs)")
     v.add_argument("--images", type=integer, default=4, metavar="K", help="training images per case (default 4)")
