@@ -38,6 +38,8 @@ from sim import process
 if TYPE_CHECKING:  # the testbenches import this module in the simulator: keep it light there
     from amaranth.lib import wiring
 
+    from sim.synth import Netlist
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_ROOT = ROOT / "build" / "sim"
 SIMULATORS = ("verilator", "icarus")
@@ -251,12 +253,14 @@ class SimBuild:
     folder: Path
     verilog: Path
     waves: bool
+    netlist: Netlist | None = None  # the synthesised module's netlist (`create(netlist=...)`)
 
     @classmethod
     def create(cls, component: wiring.Component, *, toplevel: str, case: str, simulator: str,
                waves: bool | None = None, fast: bool = False, quick: bool = False,
                public: Sequence[str] = (), clock_ns: int | None = None,
-               profile: Callable[[SimBuild], None] | None = None) -> SimBuild:
+               profile: Callable[[SimBuild], None] | None = None,
+               netlist: tuple[str, str] | None = None) -> SimBuild:
         """Write the Verilog of `component` and build it for `simulator` in build/sim/<simulator>/<case>
         (incremental: an unchanged design is not recompiled by Icarus; Verilator re-verilates but
         make recompiles nothing). `waves` defaults to $EPFPGA_WAVES. `fast` (Verilator) adds
@@ -266,7 +270,10 @@ class SimBuild:
         starts no clock and sees `clk` as a signal it waits on. `profile` (Verilator, `fast`) builds
         the C++ profile-guided: an instrumented build, `profile(build)` runs it (a short, typical
         simulation), then the final build uses the counts; both builds compile from scratch, and a
-        later call with the same design and options reuses the final build without profiling again."""
+        later call with the same design and options reuses the final build without profiling again. `netlist`
+        (module, family) simulates that module of the design (Amaranth's hierarchical name, e.g. "top.core") as
+        synthesised for the family, with the family's cell models (sim/netlist.py; a SynthesisError, one line,
+        when the synthesis fails)."""
         if "," in simulator:
             raise ValueError(f"one simulator per build, got {simulator!r}")
         (name,) = simulators(simulator)
@@ -277,27 +284,36 @@ class SimBuild:
         waves = waves_requested() if waves is None else waves
         folder = BUILD_ROOT / name / (case + ("-waves" if waves else ""))
         with _build_lock(folder):
-            return cls._build(component, toplevel, folder, name, waves, fast, quick, public, clock_ns, profile)
+            return cls._build(component, toplevel, folder, name, waves, fast, quick, public, clock_ns, profile,
+                              netlist)
 
     @classmethod
     def _build(cls, component: wiring.Component, toplevel: str, folder: Path, name: str, waves: bool, fast: bool,
                quick: bool, public: Sequence[str], clock_ns: int | None,
-               profile: Callable[[SimBuild], None] | None) -> SimBuild:
+               profile: Callable[[SimBuild], None] | None, netlist: tuple[str, str] | None) -> SimBuild:
         """`create`'s work, while it holds the build folder's lock."""
         source = write_verilog(component, toplevel, folder)
-        sources = [source]
-        module = toplevel
+        sources, includes, synthesised = [source], [], None
+        if netlist is not None:
+            from sim.netlist import sources as netlist_sources  # only netlist builds load the synthesis
+
+            made = netlist_sources(source, *netlist, folder)
+            sources, includes, synthesised = made.files, made.includes, made.netlist
+        module, top_file = toplevel, source
         if clock_ns is not None:
             module = f"{toplevel}_clocked"
-            sources.append(folder / f"{module}.v")
-            sources[-1].write_text(clock_wrapper(source, toplevel, clock_ns))
-        build = cls(name, module, folder, source, waves)
+            top_file = folder / f"{module}.v"
+            sources.append(top_file)
+            top_file.write_text(clock_wrapper(source, toplevel, clock_ns))
+        build = cls(name, module, folder, source, waves, synthesised)
         runner = build._runner()
         log = folder / "build.log"
         kwargs: dict = ({"build_args": VERILATOR_ARGS} if name == "verilator"
                         else {"build_args": ICARUS_ARGS, "timescale": TIMESCALE})
+        if includes:
+            kwargs["includes"] = includes
         if (fast or quick) and name == "verilator":
-            visible = [(module, var) for var in top_ports(sources[-1], module)] + [(toplevel, var) for var in public]
+            visible = [(module, var) for var in top_ports(top_file, module)] + [(toplevel, var) for var in public]
             if clock_ns is not None:
                 visible.append((module, "clk"))
             vlt = folder / "public.vlt"

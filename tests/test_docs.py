@@ -46,6 +46,7 @@ COMMANDS = {
     # host verify (a simulator)
     "host verify --config examples/small.toml --images 4 --seed 1 --cases 13": HELP,
     "host verify --model drn-xs --images 4 --seed 1 --cases 2 --lanes 16": HELP,
+    "host verify --config examples/small.toml --images 2 --netlist": HELP,
     # host sweep, host report
     "host sweep noise --quick --serial --out runs/quick": RUN,
     "host report runs/quick": RUN,

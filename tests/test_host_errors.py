@@ -92,6 +92,10 @@ CASES = {
         case("verify --cases 0", "--cases must be >= 1"),
         case("verify --simulator nonsense", "invalid choice: 'nonsense'"),
         case("verify --config {tiny}", "simulator 'verilator' is not available"),
+        case("verify --config {tiny} --netlist", "simulator 'verilator' is not available"),
+        case("verify --netlist xilinx", "--netlist: unknown family 'xilinx' (choose from ecp5)"),
+        case("verify --netlist --simulator icarus", "--netlist needs --simulator verilator"),
+        case("verify --netlist --config {malformed}", "is not valid TOML"),
     ],
     "sweep noise": [
         case("sweep noise --serial --model {malformed}", "is not valid TOML"),

@@ -211,7 +211,8 @@ def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int
     argv = ["verify", "--config", str(first_config), "--images", "4", "--seed", "5", "--cases", "2"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("verify: 4 samples x 2 cases, 1568-2-10 with P = 1 on verilator: 0 mismatches (")
+    assert out[0].startswith("verify: 4 samples x 2 cases, 1568-2-10 with P = 1 on verilator (source): "
+                             "0 mismatches (")
     assert out[1].startswith("final parameters identical in 2 of 2 cases; ")
     asked = []
     monkeypatch.setattr(verify, "verify", lambda *args, **kwargs: asked.append(kwargs) or reports["altered_rtl"][2])
@@ -219,8 +220,8 @@ def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("first mismatch: iterate, case 0, sample 0, phase free, sweep 0, layer 1, index ")
     assert cli.main([*argv, "--no-clock-gating"]) == 1
-    assert "on verilator (no clock gating): " in capsys.readouterr().out
-    assert asked == [{"clock_gating": True}, {"clock_gating": False}]
+    assert "on verilator (source, no clock gating): " in capsys.readouterr().out
+    assert asked == [{"clock_gating": True, "netlist": None}, {"clock_gating": False, "netlist": None}]
 
 
 @pytest.mark.parametrize("args, message", [

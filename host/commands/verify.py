@@ -9,6 +9,7 @@ from pathlib import Path
 from host.commands.options import CliError, Renamed, integer
 from host.flows import verify
 from sim.build import SimulationError, SimulatorUnavailable
+from sim.synth import SynthesisError
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +17,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("verify", help="the simulated core against the fixed-point golden model, bit for bit",
                        description="Run training images through the simulated RTL core and the fixed-point golden "
                                    "model and compare every relaxation iterate, measurement, parameter update and "
-                                   "prediction. Exit status 0: identical, 1: mismatches, 2: bad input.")
+                                   "prediction. Exit status 0: identical, 1: mismatches or a failed simulation or "
+                                   "synthesis, 2: bad input.")
     v.add_argument("--config", type=Path, help="TOML file of settings (precision fixed, batch_size 1)")
     v.add_argument("--model", help="preset when --config names none (default drn-xs)")
     v.add_argument("--images", type=integer, default=4, metavar="K", help="training images per case (default 4)")
@@ -29,6 +31,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     v.add_argument("--no-clock-gating", dest="clock_gating", action="store_false",
                    help="check the core as synthesized: no clock gating of idle lane units (slower to simulate)")
+    v.add_argument("--netlist", nargs="?", const="ecp5", metavar="FAMILY",
+                   help="check the core's netlist as yosys synthesises it for FAMILY (default ecp5), simulated with "
+                        "the family's cell models, instead of its source (no clock gating)")
     v.set_defaults(run=run)
 
 
@@ -37,11 +42,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = verify.core_config(args.config, args.model)
         report = verify.verify(cfg, args.images, args.seed, args.lanes, args.simulator, args.cases,
-                               clock_gating=args.clock_gating)
+                               clock_gating=args.clock_gating, netlist=args.netlist)
     except (verify.VerifyError, SimulatorUnavailable) as e:
         raise CliError(str(e)) from None
     except SimulationError as e:  # a build that fails or a core that never finishes: the RTL failed
         print(f"verify: the simulation failed: {e}", file=sys.stderr)
+        return 1
+    except SynthesisError as e:  # the core does not synthesise: a failed check, in one line
+        print(f"verify: {e}", file=sys.stderr)
         return 1
     for line in verify.summary(report, cfg, args.lanes, args.simulator, args.clock_gating):
         print(line)

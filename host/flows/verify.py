@@ -7,7 +7,9 @@ samples). The golden side is golden.fixed_ep.FixedEP with a Trace; the RTL side 
 host/flows/verify_tb.py, which runs all cases in one simulation. Compared per sample, in the order the
 hardware computes them: every relaxation iterate of every phase and sweep, the measured voltages M1
 and M2, every conductance and bias after the update, the prediction and hit, and (when the case's
-variant is the build's) the count of saturated reciprocals.
+variant is the build's) the count of saturated reciprocals. With `netlist` (a family, "ecp5") the core is the
+netlist yosys synthesises from it, simulated with the family's cell models (sim/netlist.py; cached in the build
+folder): the same comparison then checks what synthesis changed (memory mapping, initial values, X propagation).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from hdl.plan import CoreBuild
 from hdl.relax import SweepOrder
 from hdl.verify_core import VerifyCore
 from sim.build import SimBuild, run_folder, simulators
+from sim.netlist import CELL_MODELS
+from sim.synth import Netlist
 
 PHASES = ("free", "-beta", "+beta")
 MEASUREMENTS = ("M1", "M2")
@@ -37,6 +41,8 @@ MAX_SAMPLES = 4         # N: the verified core's max_samples (a build constant)
 BETAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 DRAWS = 200             # random settings tried per case before giving up
 MISSING = np.iinfo(np.int64).min  # no code has this value: a value the trace did not report
+TOPLEVEL = "verify_core"
+CORE_MODULE = f"{TOPLEVEL}.core"  # VerifyCore's EPCore in the Verilog: the part a netlist check synthesises
 
 
 class VerifyError(ValueError):
@@ -89,6 +95,7 @@ class Report:
     cycles: list[int]
     final_identical: int  # cases whose final parameters are identical
     seconds: float
+    netlist: Netlist | None = None  # the synthesised core that was simulated (None: the Amaranth source)
 
     @property
     def first(self) -> Mismatch | None:
@@ -207,13 +214,15 @@ def build_name(build: CoreBuild) -> str:
 
 
 def run_rtl(plan: CoreBuild, simulator: str, cases: list[Case], runs: list[GoldenRun],
-            X: np.ndarray) -> dict[str, np.ndarray]:
-    """Build VerifyCore for `plan` (once per build) and run every case on `simulator`."""
+            X: np.ndarray, netlist: str | None = None) -> tuple[dict[str, np.ndarray], Netlist | None]:
+    """Build VerifyCore for `plan` (once per build; its core synthesised for the family `netlist` when given) and
+    run every case on `simulator`; returns the results and the netlist simulated."""
 
     harness = VerifyCore(plan, MAX_SWEEPS)
     # quick: a verification simulates a few hundred thousand cycles, less than the optimised C++ takes to compile
-    build = SimBuild.create(harness, toplevel="verify_core", case=build_name(plan), simulator=simulator, quick=True,
-                            public=VerifyCore.BACKDOOR)
+    build = SimBuild.create(harness, toplevel=TOPLEVEL, case=build_name(plan) + (f"-{netlist}" if netlist else ""),
+                            simulator=simulator, quick=True, public=VerifyCore.BACKDOOR,
+                            netlist=(CORE_MODULE, netlist) if netlist else None)
     with run_folder("verify") as private:  # the run's files: never in the build folder other runs share
         cases_file, results_file = private / "cases.npz", private / "results.npz"
         write_cases(cases_file, cases, runs, X)
@@ -222,7 +231,7 @@ def run_rtl(plan: CoreBuild, simulator: str, cases: list[Case], runs: list[Golde
             "lanes": plan.lanes, "v_bits": plan.consts.v_bits, "n_params": plan.n_params,
             "timeout_cycles": plan.timeout_cycles(MAX_SWEEPS)}, folder=private)
         with np.load(results_file) as results:
-            return dict(results)
+            return dict(results), build.netlist
 
 
 def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray], build_cfg: Config,
@@ -307,16 +316,24 @@ def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray]
 
 
 def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str = "verilator", cases: int = 1,
-           rtl_fixed: dict | None = None, golden_fixed: dict | None = None, clock_gating: bool = True) -> Report:
+           rtl_fixed: dict | None = None, golden_fixed: dict | None = None, clock_gating: bool = True,
+           netlist: str | None = None) -> Report:
     """Run `cases` cases of `samples` training samples through the golden model and the simulated core
     built for `cfg` with `lanes` lanes, and compare. `rtl_fixed` / `golden_fixed` override [fixed]
     settings of one side only (to show that the check fails when the two disagree). `clock_gating`
-    False checks the core as synthesized instead of the simulation build (CoreBuild.clock_gating)."""
+    False checks the core as synthesized instead of the simulation build (CoreBuild.clock_gating). `netlist`
+    ("ecp5") simulates the core's netlist synthesised for that family instead of its source (clock gating off)."""
 
     _require(samples >= 1, f"--images must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")
     _require(0 <= seed < 2**32, f"--seed must be in [0, 2^32), got {seed}")
-    plan = core_build(_with_fixed(cfg, rtl_fixed), lanes, clock_gating)
+    _require(netlist in (None, *CELL_MODELS), f"--netlist: unknown family {netlist!r} (choose from "
+             f"{', '.join(CELL_MODELS)})")
+    # yosys's ECP5 models redeclare output ports as wires: Icarus 11 rejects that in the Verilog-2005 mode that
+    # Amaranth's Verilog needs (sim/build.py ICARUS_ARGS)
+    _require(netlist is None or simulator == "verilator", "--netlist needs --simulator verilator (Icarus cannot "
+             "read yosys's cell models as Verilog-2005)")
+    plan = core_build(_with_fixed(cfg, rtl_fixed), lanes, clock_gating and netlist is None)
     simulators(simulator)  # SimulatorUnavailable (one line) before any work
     start = time.perf_counter()
     data = load_dataset(cfg.dataset, cfg.data_dir, progress=False)
@@ -324,10 +341,10 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     todo = make_cases(cfg, cases, samples, seed, len(Y))
     golden_cases = [Case(_with_fixed(case.cfg, golden_fixed), case.idx) for case in todo]
     runs = [run_golden(case, X, Y) for case in golden_cases]
-    rtl = run_rtl(plan, simulator, todo, runs, X)
+    rtl, synthesised = run_rtl(plan, simulator, todo, runs, X, netlist)
     compared, mismatches, identical = compare(todo, runs, rtl, cfg, lanes)
     return Report(cases, samples, compared, mismatches, [int(v) for v in rtl["cycles"].ravel()], identical,
-                  time.perf_counter() - start)
+                  time.perf_counter() - start, synthesised)
 
 
 def _with_fixed(cfg: Config, fixed: dict | None) -> Config:
@@ -342,11 +359,19 @@ def summary(report: Report, cfg: Config, lanes: int, simulator: str, clock_gatin
     total = sum(report.compared.values())
     parts = ", ".join(f"{n:,} {q}" for q, n in report.compared.items())
     cases = f"{report.cases} case{'s' if report.cases > 1 else ''}"
+    netlist = report.netlist
+    if netlist is None:
+        model = "source" if clock_gating else "source, no clock gating"
+    else:
+        model = f"{netlist.family.upper()} netlist"
     lines = [f"verify: {report.samples} samples x {cases}, {'-'.join(map(str, cfg.sizes))} with P = {lanes} on "
-             f"{simulator}{'' if clock_gating else ' (no clock gating)'}: {len(report.mismatches)} mismatches "
-             f"({total:,} values compared: {parts})",
+             f"{simulator} ({model}): {len(report.mismatches)} mismatches ({total:,} values compared: {parts})",
              f"final parameters identical in {report.final_identical} of {report.cases} cases; "
              f"{int(np.mean(report.cycles)):,} cycles per TRAIN sample; {report.seconds:.1f} s"]
+    if netlist is not None:
+        cells = ", ".join(f"{n:,} {cell}" for cell, n in sorted(netlist.cells.items()) if not cell.startswith("$"))
+        lines.append(f"netlist: {CORE_MODULE} by yosys ({'abc9' if netlist.abc9 else 'classic abc'}): {cells}; "
+                     f"synthesis {netlist.seconds:.1f} s{' (an earlier run)' if netlist.reused else ''}")
     if report.first is not None:
         lines.append(f"first mismatch: {report.first.describe()}")
     return lines
