@@ -10,7 +10,7 @@ demo: $(STAMP)
 	$(BIN)/host train --target sim
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # Only the RTL simulations (cocotb on Verilator, and Icarus when installed); `make test` runs them too.
 # SIM=icarus (or verilator) picks one simulator; a missing one fails with one line.
