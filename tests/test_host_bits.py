@@ -8,6 +8,7 @@ import pytest
 from golden import config
 from host.studies import bits
 from host.cli import main
+from sim.build import ROOT
 
 
 def test_formats_size_the_integer_parts_from_the_network():
@@ -75,3 +76,19 @@ def test_bad_sweep_arguments_are_one_line(tmp_path, capsys, argv, message):
     code = main(["sweep", "bits", "--out", str(tmp_path / "s"), *argv])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("config_file, study", [("hw-drn-xs.toml", "bits-drn-xs-online"),
+                                                ("hw-demo.toml", "bits-demo")])
+def test_shipped_hardware_formats_are_their_sweeps_narrowest(config_file, study):
+    """docs/hw-*.toml hold the formats their committed sweep names (narrowest within 0.5% with round-to-nearest),
+    sized as the sweep sizes them, for the network and learning rates that sweep trained."""
+    summary = json.loads((ROOT / "docs" / "results" / study / "sweep.json").read_text())
+    swept = config.apply(config.Config(), summary["config"], "sweep.json")
+    best = next(r for r in summary["narrowest"] if r["rounding"] == "nearest")
+    assert best == next(r for r in bits.narrowest(summary["rows"]) if r["rounding"] == "nearest")
+    shipped = config.load(None, ROOT / "docs" / config_file, hardware=True)
+    want = bits.formats(swept, best["v_frac"], best["g_frac"], "nearest")
+    assert {k: getattr(shipped.fixed, k) for k in want} == want
+    assert (shipped.hidden, shipped.lr_weights, shipped.lr_biases, shipped.batch_size) == \
+        (swept.hidden, swept.lr_weights, swept.lr_biases, swept.batch_size)
