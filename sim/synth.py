@@ -22,7 +22,15 @@ ABC9_FAILURE = "abc9"
 
 
 class SynthesisError(RuntimeError):
-    """A tool is missing or failed; the message is one line (naming the log when there is one)."""
+    """A tool is missing or a part unknown; the message is one line."""
+
+
+class SynthesisFailed(SynthesisError):
+    """yosys failed: `reason` in one line, `log` its log file (the message names both)."""
+
+    def __init__(self, reason: str, log: Path) -> None:
+        super().__init__(f"{reason}; log: {log}")
+        self.reason, self.log = reason, log
 
 
 def tool(variable: str) -> list[str]:
@@ -65,7 +73,7 @@ def _failure(log: Path) -> tuple[str, str]:
 def synth_ecp5(rtlil_text: str, top: str, folder: Path, verilog: bool = False) -> Synthesis:
     """Synthesise `top` of an RTLIL design (Amaranth's `rtlil.convert`) with `synth_ecp5` into `folder`
     (design.il, design.json, design.v when `verilog`, yosys.log, stat.json); abc9 first, then -noabc9 if abc9
-    fails. SynthesisError when the tool is missing or synthesis fails."""
+    fails. SynthesisError when the tool is missing, SynthesisFailed when synthesis fails."""
     yosys = tool("YOSYS")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "design.il").write_text(rtlil_text)
@@ -74,14 +82,16 @@ def synth_ecp5(rtlil_text: str, top: str, folder: Path, verilog: bool = False) -
         script = (f"read_rtlil design.il; synth_ecp5 -top {top}{'' if abc9 else ' -noabc9'} -json design.json; "
                   f"{'write_verilog -noattr design.v; ' if verilog else ''}tee -q -o stat.json stat -json")
         log = folder / "yosys.log"
+        for stale in ("design.json", "design.v", "stat.json"):  # of an earlier run in `folder` or the abc9 attempt
+            (folder / stale).unlink(missing_ok=True)
         code = run_tool([*yosys, "-q", "-l", log.name, "-p", script], folder, folder / "yosys.out")
         if code == 0 and (folder / "stat.json").exists():
             break
         step, error = _failure(log)
         if not (abc9 and ABC9_FAILURE in step.lower()):
             where = "; ".join(filter(None, (step, error)))
-            raise SynthesisError(f"yosys synth_ecp5 failed for {top} (exit {code}){f' at: {where}' if where else ''}; "
-                                 f"log: {log}")
+            raise SynthesisFailed(f"yosys synth_ecp5 failed for {top} (exit {code}){f' at: {where}' if where else ''}",
+                                  log)
     cells = json.loads((folder / "stat.json").read_text())["design"]["num_cells_by_type"]
     return Synthesis(folder / "design.json", folder / "design.v" if verilog else None, dict(cells), abc9,
                      round(time.perf_counter() - start, 1))

