@@ -94,4 +94,4 @@ def test_tiny_core_places_routes_and_reports_its_timing(tmp_path, monkeypatch, c
     assert report["synthesis"]["abc9"] is True and report["peak_memory_mb"] > 0
     assert report["seconds"]["total"] >= report["seconds"]["place_and_route"] > 0
     printed = capsys.readouterr().out
-    assert "~/.cache/YoWASP" in printed and f"Fmax {clock['fmax_mhz']:.1f} MHz" in printed
+    assert "~/.cache/YoWASP" in printed and f"Fmax {clock['fmax_mhz']:.2f} MHz" in printed

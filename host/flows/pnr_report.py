@@ -154,7 +154,7 @@ def from_vivado(timing: str, utilization: str) -> dict:
 
 def describe(report: dict) -> str:
     """A short summary: each clock against its target, the critical path, the resource table and the verdict."""
-    lines = [f"  clock {c['name']}: Fmax {c['fmax_mhz']:.1f} MHz, target {c['target_mhz']:g} MHz: "
+    lines = [f"  clock {c['name']}: Fmax {c['fmax_mhz']:.2f} MHz, target {c['target_mhz']:g} MHz: "
              f"{'PASS' if c['pass'] else 'FAIL'}" for c in report.get("clocks", [])]
     path = report.get("critical_path")
     if path:
