@@ -62,6 +62,8 @@ COMMANDS = {
     "host hdl generate --config docs/core-drn-xs-g16.toml --lanes 16 --out build/core": HELP,
     "host hdl estimate --config docs/core-drn-xs-g16.toml --lanes 16 --part xc7z020": HELP,
     "host hdl estimate --part xc7z020 --lanes 8 --out build/estimate.json": HELP,
+    "host hdl pnr --part LFE5U-85F --config examples/small.toml --lanes 1 --out build/pnr-small": HELP,
+    "host hdl pnr --part LFE5U-85F --speed 6 --clock-mhz 125 --config docs/demo.toml --lanes 8": HELP,
     "host hdl bench --config docs/core-drn-xs-g16.toml --lanes 16 --images 5": HELP,
     "host hdl regmap --out build/regmap": RUN,
     "host hdl regmap --model drn-xs --out build/regmap-xs": RUN,

@@ -51,7 +51,7 @@ def test_sources_hold_the_ports_the_tcl_names(tmp_path: Path) -> None:
     cfg = make_config(OVERRIDES)
     b = bitstream.board("pynq-z2")
     files = bitstream.write_sources(CoreBuild(cfg, 2), b, tmp_path)
-    assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "regmap.json"]
+    assert sorted(f.name for f in files) == ["build.tcl", "config.json", "ep_top.v", "ep_top_ooc.xdc", "regmap.json"]
     ports = top_ports(tmp_path / "ep_top.v", bitstream.TOP)
     assert {"clk", "rst"} <= set(ports)
     assert {p.removeprefix("s_axil_") for p in ports if p.startswith("s_axil_")} == {
@@ -83,3 +83,24 @@ def test_make_bitstream_runs_host_bitstream(tmp_path: Path) -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == ".venv/bin/host bitstream --board kv260 --config c.toml --lanes 4"
+
+
+def test_tcl_constrains_the_clock_writes_the_reports_and_fails_on_negative_slack() -> None:
+    tcl = bitstream.build_tcl(bitstream.board("pynq-z2"))
+    assert bitstream.ooc_xdc() == "create_clock -period 10.000 -name clk [get_ports clk]\n"
+    assert "add_files -fileset constrs_1 -norecurse ep_top_ooc.xdc" in tcl
+    assert "abs([get_property PERIOD $core_clock] - 10.000) > 0.001" in tcl
+    assert f"report_timing_summary -max_paths 10 -file [file join $overlay_dir {OVERLAY_NAME}.timing_summary.rpt]" in tcl
+    assert f"report_utilization -file [file join $overlay_dir {OVERLAY_NAME}.utilization.rpt]" in tcl
+    check, copy = tcl.index('if {$wns ne "" && $wns < 0} { error'), tcl.index(f"{OVERLAY_NAME}.bit]")
+    assert check < copy  # a design that misses timing leaves no bitstream
+
+
+def test_the_reports_beside_the_bitstream_become_the_pnr_json(tmp_path: Path) -> None:
+    from test_host_pnr_report import TIMING, UTILIZATION
+
+    assert bitstream.timing_report(tmp_path) is None
+    (tmp_path / f"{OVERLAY_NAME}.timing_summary.rpt").write_text(TIMING)
+    (tmp_path / f"{OVERLAY_NAME}.utilization.rpt").write_text(UTILIZATION)
+    report = bitstream.timing_report(tmp_path)
+    assert report["tool"] == "vivado" and report["clocks"][0]["name"] == "clk_fpga_0" and not report["timing_met"]

@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
 
 
 COMMANDS = ["train", "sweep", "sweep noise", "sweep bits", "report", "bench", "verify", "hdl", "hdl generate",
-            "hdl estimate", "hdl bench", "hdl regmap", "bitstream"]
+            "hdl estimate", "hdl pnr", "hdl bench", "hdl regmap", "bitstream"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

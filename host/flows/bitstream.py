@@ -17,6 +17,11 @@ config.json (the config the core was generated from: the driver needs it) and bu
 3. synthesises, implements and writes the bitstream, then copies it and the block design's .hwh
    into the overlay folder as ep_core.bit and ep_core.hwh (with ep_core.regmap.json and ep_core.config.json), the
    layout pynq.Overlay and host.backends.pynq.open_board expect.
+The core's clock: the IP carries an out-of-context constraint (create_clock on clk at CLOCK_HZ, ep_top_ooc.xdc)
+for its own synthesis; in the block design the PS's FCLK0 at CLOCK_HZ drives it, and the script checks that the
+clock reaching the core has that period. After implementation it writes ep_core.timing_summary.rpt and
+ep_core.utilization.rpt into the overlay folder and fails on a negative worst setup slack (WNS) before it copies the
+bitstream; `timing_report` turns the two reports into the JSON of host/flows/pnr_report.py (ep_core.pnr.json).
 Without Vivado on PATH it stops with one line (after writing the sources with --tcl-only).
 """
 
@@ -33,10 +38,13 @@ from hdl.plan import CoreBuild
 from hdl.top import EPTop
 from hdl.verilog import write_verilog
 from host.backends.pynq import CLOCK_HZ, OVERLAY_NAME, OVERLAYS, VLNV
+from host.flows.pnr_report import from_vivado
 
 TOP = "ep_top"  # the Verilog module the IP packages
 ADDR_BITS = 12  # AXI address bits decoded by the core: a 4 KiB window, the smallest block Vivado assigns
 BUILD = Path(__file__).resolve().parents[2] / "build" / "overlay"
+PERIOD_NS = 1e9 / CLOCK_HZ
+REPORTS = {"timing": f"{OVERLAY_NAME}.timing_summary.rpt", "utilization": f"{OVERLAY_NAME}.utilization.rpt"}
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,12 @@ set overlay_dir [file normalize [lindex $argv 0]]
 set part {b.part}
 set board_part {b.board_part}
 
-# 1. The core as IP: AXI4-Lite slave s_axil (inferred from the s_axil_* ports), clock clk, reset rst (active high).
+# 1. The core as IP: AXI4-Lite slave s_axil (inferred from the s_axil_* ports), clock clk, reset rst (active high);
+# its clock constrained at {CLOCK_HZ // 1_000_000} MHz for its out-of-context synthesis.
 create_project -force ip_pkg ip_pkg -part $part
 add_files -norecurse {TOP}.v
+add_files -fileset constrs_1 -norecurse {TOP}_ooc.xdc
+set_property USED_IN {{synthesis implementation out_of_context}} [get_files {TOP}_ooc.xdc]
 set_property top {TOP} [current_fileset]
 update_compile_order -fileset sources_1
 ipx::package_project -root_dir ip -vendor {vendor} -library {library} -taxonomy /UserIP -import_files -force
@@ -160,6 +171,15 @@ launch_runs impl_1 -to_step write_bitstream -jobs 2
 wait_on_run impl_1
 if {{[get_property PROGRESS [get_runs impl_1]] != "100%"}} {{ error "implementation failed: see overlay/overlay.runs/impl_1" }}
 file mkdir $overlay_dir
+open_run impl_1
+report_timing_summary -max_paths 10 -file [file join $overlay_dir {REPORTS["timing"]}]
+report_utilization -file [file join $overlay_dir {REPORTS["utilization"]}]
+set core_clock [get_clocks -of_objects [get_pins -hierarchical -filter {{NAME =~ */ep_core_0/clk}}]]
+if {{[llength $core_clock] != 1 || abs([get_property PERIOD $core_clock] - {PERIOD_NS:.3f}) > 0.001}} {{
+  error "the core's clock is not one clock of {PERIOD_NS:.3f} ns: $core_clock"
+}}
+set wns [get_property SLACK [get_timing_paths -max_paths 1 -nworst 1 -setup]]
+if {{$wns ne "" && $wns < 0}} {{ error "timing not met at {CLOCK_HZ // 1_000_000} MHz: WNS $wns ns (see {REPORTS["timing"]})" }}
 file copy -force overlay/overlay.runs/impl_1/ep_wrapper.bit [file join $overlay_dir {OVERLAY_NAME}.bit]
 file copy -force [lindex [glob overlay/overlay.*/sources_1/bd/ep/hw_handoff/ep.hwh] 0] [file join $overlay_dir {OVERLAY_NAME}.hwh]
 foreach extra {{regmap.json config.json}} {{ file copy -force $extra [file join $overlay_dir {OVERLAY_NAME}.$extra] }}
@@ -167,15 +187,29 @@ puts "overlay: [file join $overlay_dir {OVERLAY_NAME}.bit] and .hwh"
 """
 
 
+def ooc_xdc() -> str:
+    """The core's clock for its out-of-context synthesis as IP."""
+    return f"create_clock -period {PERIOD_NS:.3f} -name clk [get_ports clk]\n"
+
+
+def timing_report(overlay: Path) -> dict | None:
+    """The place-and-route report (host/flows/pnr_report.py's schema) from the Vivado reports in `overlay`, or
+    None when they are not there."""
+    timing, utilization = (overlay / REPORTS[k] for k in ("timing", "utilization"))
+    if not (timing.is_file() and utilization.is_file()):
+        return None
+    return {"tool": "vivado", **from_vivado(timing.read_text(errors="replace"), utilization.read_text(errors="replace"))}
+
+
 def write_sources(build: CoreBuild, b: Board, folder: Path) -> list[Path]:
-    """ep_top.v, regmap.json, config.json and build.tcl for board `b` in `folder`."""
+    """ep_top.v, regmap.json, config.json, build.tcl and ep_top_ooc.xdc for board `b` in `folder`."""
 
     top = EPTop(build, addr_width=ADDR_BITS)
     folder.mkdir(parents=True, exist_ok=True)
     files = [write_verilog(top, TOP, folder)]
     for name, text in (("regmap.json", top.regmap.to_json()),
                        ("config.json", json.dumps({"config": build.cfg.to_dict(), "lanes": build.lanes}, indent=2) + "\n"),
-                       ("build.tcl", build_tcl(b))):
+                       ("build.tcl", build_tcl(b)), (f"{TOP}_ooc.xdc", ooc_xdc())):
         atomic_write_text(folder / name, text)
         files.append(folder / name)
     return files
@@ -194,5 +228,8 @@ def run_vivado(tool: str, folder: Path, out: Path) -> None:
     """Build the overlay with `tool` (vivado) from the sources in `folder` into `out`; OverlayError when it fails."""
     done = subprocess.run([tool, "-mode", "batch", "-nojournal", "-log", "vivado.log", "-source", "build.tcl",
                            "-tclargs", str(out)], cwd=folder)
+    report = timing_report(out)
+    if report is not None:  # written also when timing failed: the report says by how much
+        atomic_write_text(out / f"{OVERLAY_NAME}.pnr.json", json.dumps(report, indent=1) + "\n")
     if done.returncode:
         raise OverlayError(f"Vivado failed (exit {done.returncode}); log: {folder / 'vivado.log'}")
