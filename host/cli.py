@@ -13,14 +13,14 @@ from golden.config import ConfigError
 from golden.datasets import DatasetError
 from golden.network import ModelError
 from golden.train import CHECKPOINT, RunError
-from host.commands import bench, bitstream, hdl, studies, train, verify
+from host.commands import bench, bitstream, explore, hdl, studies, train, verify
 from host.commands.options import CliError, Parser
 from host.driver import CoreError
 from host.flows.train_sim import SimError
 from sim.build import SimulationError
 
 # The commands in the order `host --help` lists them: software first, then the core in simulation, then hardware.
-GROUPS = (train, studies, bench, verify, hdl, bitstream)
+GROUPS = (train, studies, bench, verify, hdl, explore, bitstream)
 
 
 def build_parser() -> argparse.ArgumentParser:

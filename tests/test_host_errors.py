@@ -47,6 +47,7 @@ FILES: dict[str, Callable[[Path], Path]] = {
     "study-list": lambda d: write(d / "s2" / "study.json", "[1,2]").parent,
     "study-point": lambda d: write(write(d / "s3" / "study.json", STUDY).parent / "points" / "p.json",
                                    '{"point": {"key": "p"}}').parents[1],
+    "explore-brace": lambda d: write(d / "x1" / "explore.json", "{").parent,
 }
 
 
@@ -125,6 +126,16 @@ CASES = {
         case("report {folder}", "holds no noise study (study.json is missing)"),
         case("report {file}", "holds no noise study"),
         case("report {study-brace} --keep 0", "--keep must be between 0 and 1, got 0"),
+    ],
+    "explore": [
+        case("explore --serial --part nonsense", "unknown part 'nonsense'"),
+        case("explore --serial --lanes 3", "a power of two"),
+        case("explore --serial --rounding sideways", "unknown rounding 'sideways'"),
+        case("explore --serial --config {malformed}", "is not valid TOML"),
+        case("explore --serial --v-frac 4,x", "expected an integer, got 'x'"),
+        case("explore --serial --accuracy {file}", "not a sweep.json written by host sweep bits"),
+        case("explore --serial --out {file}", "exists and holds no exploration"),
+        case("explore --serial --out {explore-brace}", "is not written by host explore"),
     ],
     "bench": [
         case("bench golden --repeats 0", "expected a whole number >= 1"),
