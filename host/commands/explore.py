@@ -9,6 +9,7 @@ from pathlib import Path
 
 from golden import config
 from golden.datasets import DATASET_NAMES, load as load_dataset
+from host.commands.hdl import HARDWARE_CONFIG
 from host.commands.options import CliError, count, int_list, number, str_list
 from host.flows import pnr
 from host.studies import explore
@@ -24,14 +25,13 @@ def add(sub: argparse._SubParsersAction) -> None:
                                    "Xilinx), the core cycles per training sample and the training samples/s; the "
                                    "Pareto-optimal designs per part (docs/explore.md). Designs run as Dask tasks; "
                                    "rerunning with the same --out resumes.")
-    e.add_argument("--model", help="preset (default drn-xs)")
+    e.add_argument("--model", help="preset, at the wide default formats (default: docs/hw-drn-xs.toml)")
     e.add_argument("--config", type=Path, help="TOML file of settings, as for train")
     e.add_argument("--dataset", choices=DATASET_NAMES)
     e.add_argument("--data-dir")
     e.add_argument("--epochs", type=count, default=1, help="epochs of each format's training (default 1)")
-    e.add_argument("--v-frac", type=int_list, default=[10], help="fraction bits of voltages (comma list; default 10)")
-    e.add_argument("--g-frac", type=int_list, default=[14],
-                   help="fraction bits of conductances (comma list; default 14)")
+    e.add_argument("--v-frac", type=int_list, help="fraction bits of voltages (comma list; default the config's)")
+    e.add_argument("--g-frac", type=int_list, help="fraction bits of conductances (comma list; default the config's)")
     e.add_argument("--rounding", type=str_list, default=["nearest"], help="rounding sets (comma list; default nearest)")
     e.add_argument("--lanes", type=int_list, default=[4, 8], metavar="P,...", help="lanes (comma list; default 4,8)")
     e.add_argument("--part", type=str_list, default=["LFE5U-85F"],
@@ -50,9 +50,11 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`host explore`: the grid's designs, their tables, the Pareto front per part."""
+    if args.model is None and args.config is None:
+        args.config = HARDWARE_CONFIG
     base = config.load(args.model, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                  "epochs": args.epochs}, hardware=True)
-    designs = explore.grid(base, args.v_frac, args.g_frac, args.rounding, args.lanes, args.part)
+    designs = explore.grid(base, args.v_frac or [base.fixed.v_frac], args.g_frac or [base.fixed.g_frac], args.rounding, args.lanes, args.part)
     accuracy = explore.accuracy_from_sweep(args.accuracy, base) if args.accuracy else None
     study = explore.Study(config={k: v for k, v in base.to_dict().items() if k != "data_dir"}, speed=args.speed,
                           clock_mhz=args.clock_mhz)

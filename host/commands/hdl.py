@@ -18,14 +18,18 @@ from hdl.plan import DEFAULT_LANES, CoreBuild
 from host.commands.options import CliError, Parser, Renamed, number, out_file, out_folder
 from host.flows import pnr
 from host.flows.core_bench import bench as core_bench
-from sim.build import SimulationError, simulators
+from sim.build import ROOT, SimulationError, simulators
 from sim.synth import SynthesisError, tool
 
 MAX_BENCH_IMAGES = 1000  # the images travel to the testbench as JSON
+# The core of `host hdl` and `host explore` without --model or --config: DRN-XS at the narrowest formats of its bit
+# sweep (the file says which); --model drn-xs is DRN-XS at the wide default formats.
+HARDWARE_CONFIG = ROOT / "docs" / "hw-drn-xs.toml"
 
 
 def _add_config(parser: argparse.ArgumentParser, lanes: bool = True) -> None:
-    parser.add_argument("--model", help="preset (default drn-xs, or the config file's model)")
+    parser.add_argument("--model", help="preset, at the wide default formats (default: docs/hw-drn-xs.toml, DRN-XS "
+                                        "at the formats of its bit sweep)")
     parser.add_argument("--config", type=Path, help="TOML file of settings, as for host train")
     if lanes:
         parser.add_argument("--lanes", type=int, help=f"P (default: the config file's [run] lanes, else {DEFAULT_LANES}, or the widest "
@@ -136,6 +140,8 @@ COMMANDS = {"generate": _generate, "estimate": _estimate, "pnr": _pnr, "bench": 
 def run(args: argparse.Namespace) -> int:
     """`host hdl ...`; synthesis, simulation and file errors end in one line (exit 2); `pnr` exits 1 when the core
     does not fit or place-and-route fails."""
+    if args.model is None and args.config is None:
+        args.config = HARDWARE_CONFIG
     try:
         return COMMANDS[args.what](args) or 0
     except (EstimateError, SimulationError, SynthesisError) as e:
