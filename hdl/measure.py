@@ -50,8 +50,8 @@ class Measure(wiring.Component):
     of L-wide V and M ports; the measurement is a few hundred cycles of a ~20k-cycle sample).
 
     Cycles: node g takes max(N', 1) cycles of draws (N' = 0 when sn = 0, else N), back to back;
-    the code sum, MulRound's 3 stages and the final add-and-saturate follow in a pipeline, so
-    `cycles` = n_free * max(N', 1) + 5 (MeasureLayout.expected_cycles).
+    the code sum, MulRound's stages and the final add-and-saturate follow in a pipeline, so
+    `cycles` = n_free * max(N', 1) + 2 + MulRound's latency (MeasureLayout.expected_cycles).
     """
 
     def __init__(self, consts: FixedConstants, geometry: MeasureLayout) -> None:
@@ -60,7 +60,7 @@ class Measure(wiring.Component):
                                                                                  geometry.max_samples)
         self.sum_shape = signed(CODE_SHAPE.width + max_samples.bit_length())  # |c_1 + ... + c_N| <= 510 N
         self.mul = MulRound(self.sum_shape.width, MAX_MULTIPLIER_BITS, consts.Fs, consts.v_bits + 2,
-                            mode=Rounding(consts.round_noise))
+                            mode=Rounding(consts.round_noise), pipe=geometry.pipe)
         super().__init__({
             "start": In(1),
             "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
