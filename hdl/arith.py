@@ -313,6 +313,13 @@ class NodeUpdate(wiring.Component):
         return m
 
 
+def registered(m: Module, x: Value, name: str | None = None) -> Signal:
+    """x one cycle later."""
+    reg = Signal.like(x, name=name)
+    m.d.sync += reg.eq(x)
+    return reg
+
+
 def _valid_chain(m: Module, valid: Value, n: int) -> list[Value]:
     """[valid, valid delayed by 1, ..., by n cycles]: the valid bit of each stage of an n-stage pipeline."""
     chain = [valid]

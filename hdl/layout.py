@@ -220,7 +220,7 @@ class MeasureLayout:
     def expected_cycles(self, sn: int, samples: int) -> int:
         """`cycles` at done for a measurement with these run-time inputs."""
         per_node = samples if sn and samples else 1
-        return self.n_free * per_node + 2 + self.pipe.mul_latency
+        return self.n_free * per_node + 2 + self.pipe.mul_latency + 2 * self.pipe.mem_stage
 
 
 class UpdateLayout(ParamLayout):

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed_formats import PIXEL_LEVELS, FixedConstants
 
-from .arith import saturate
+from .arith import registered, saturate
 from .layout import ProjectionLayout
 
 CYCLE_BITS = 32
@@ -135,7 +135,7 @@ class InputProjection(wiring.Component):
             for p in range(P):
                 with m.If(b_valid):
                     m.d.sync += d[p].eq(self.par_gp[p] - self.par_gm[p])
-            b_valid, b_first, b_vin, b_k = (_registered(m, x, name) for x, name in
+            b_valid, b_first, b_vin, b_k = (registered(m, x, name) for x, name in
                                             ((b_valid, "bd_valid"), (b_first, "bd_first"), (b_vin, "bd_vin"),
                                              (b_k, "bd_k")))
         c_valid, c_first = Signal(), Signal()
@@ -175,7 +175,7 @@ class InputProjection(wiring.Component):
         lefts = [Signal(name="b_left")]
         m.d.sync += lefts[0].eq(a_valid & (~nonzero | last_k))
         for name in ("bd_left", "c_left")[1 - staged:]:
-            lefts.append(_registered(m, lefts[-1], name))
+            lefts.append(registered(m, lefts[-1], name))
         drained = (taken == self.pixels) & ~a_valid & ~Cat(*lefts).any()
         with m.If(self.start):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), self.cycles.eq(0), taken.eq(0), base.eq(0),
@@ -185,10 +185,3 @@ class InputProjection(wiring.Component):
             with m.If(drained):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1)]
         return m
-
-
-def _registered(m: Module, x: Signal, name: str) -> Signal:
-    """x one cycle later."""
-    reg = Signal.like(x, name=name)
-    m.d.sync += reg.eq(x)
-    return reg

@@ -225,7 +225,7 @@ def test_drn_xs_cycles_near_lower_bound() -> None:
     assert dut.lower_bound(166, 4, True) == -(-(166 * 100 + 3 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
     assert dut.lower_bound(166, 4, False) == -(-(166 * 100 + 2 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
     cycles = dut.train_cycles(166, 4, 0, 1, True)
-    assert cycles == 24_186  # 24,105 at depth 1
+    assert cycles == 24_190  # 24,105 at depth 1
     assert cycles <= 1.5 * dut.lower_bound(166, 4, True)
     # no bulk copies left: the RelaxEngine's rows and biases, and its reciprocals
     assert dut.copy_cycles("sync_a") == 2 * 100 * 10 + 110 + 3

@@ -92,7 +92,7 @@ def test_pipeline_stages_add_fixed_cycles(name: str) -> None:
         for k, s, cen in ((0, 1, True), (166, 4, False), (784, 4, True)):
             phases = 3 if cen else 2
             relax = phases * (s * updates * (extra + 1))
-            want = 1 + relax + 2 * extra + 2 * extra  # projection, relaxation, 2 measurements, update
+            want = 1 + relax + 2 * (extra + 2) + 2 * extra  # projection, relaxation, 2 measurements, update
             assert b.train_cycles(k, s, 0, 1, cen) - base.train_cycles(k, s, 0, 1, cen) == want
             assert b.infer_cycles(k, s) - base.infer_cycles(k, s) == 1 + s * updates * (extra + 1)
         assert b.load_cycles() == base.load_cycles() and b.lower_bound(166, 4, True) == base.lower_bound(166, 4, True)
