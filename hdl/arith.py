@@ -133,7 +133,8 @@ class MulRound(wiring.Component):
     -----------------
     `latency` = depth + 2 (`pipe`, hdl/layout.py Pipeline): the exact product a * m (a_bits + m_bits
     bits, signed) in `depth` registered stages (one: a single multiply; more: the family's block-sized
-    partial products, then an adder tree); the next stage adds the rounding term (0, 2^(s-1) - 1 + bit s of the product, or the dither) in a
+    partial products, then an adder tree); the next stage adds the rounding term (0,
+    2^(s-1) - 1 + bit s of the product, or the dither) in a
     max(a_bits + m_bits, s_max + 1) + 1-bit adder; the last shifts by s and saturates to out_bits.
     A product wider than 64 bits with every shift >= 32 is kept as floor(product / 2^32) and its
     low 32 bits, and stage 2 keeps only floor(sum / 2^32), which is all stage 3 shifts out: stages
@@ -273,7 +274,8 @@ class NodeUpdate(wiring.Component):
         if fmt.round_v == STOCHASTIC:
             raise ValueError("node voltages cannot use stochastic rounding")
         self.fmt, self.sum_bits = fmt, sum_bits
-        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits, mode=Rounding(fmt.round_v), pipe=pipe)
+        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits, mode=Rounding(fmt.round_v),
+                            pipe=pipe)
         self.latency = 1 + self.mul.latency + 1
         super().__init__({
             "in_valid": In(1),

@@ -3,9 +3,9 @@
 Eight cores are generated at random (1-2 tiny hidden layers, formats and rounding modes of the
 [fixed] table, P = 1, 2, 4), each built once and run for 13 cases of 4 samples with random run-time
 settings (beta, sigma incl. 0, N 1..4, sweeps, order, centered/positive, warm start, seed) in one
-simulation, at pipeline depths 1, 2, 3 (the default) and 4 twice each: 104 cases, 0 mismatches. Then the checker must fail: a core built with another
-rounding of the voltages than the golden model's, and a golden model with another rounding of
-the update, each report mismatches whose first divergence is where the difference first acts.
+simulation, at pipeline depths 1, 2, 3 (the default) and 4 twice each: 104 cases, 0 mismatches.
+Then the checker must fail: a core built with another rounding of the voltages than the golden
+model's, and a golden model with another rounding of the update, each report mismatches whose first divergence is where the difference first acts.
 The builds gate the clocks of idle lane units, as `host verify` does by default; one core also runs
 3 cases built as synthesized (no clock gating). When Icarus is installed, two of the cores also
 run 2 cases on it. The builds run two at a time (the suite's machine has two cores).
@@ -102,7 +102,8 @@ def first_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reports(first_config: Path) -> dict[str, tuple[Config, int, Report]]:
     """Every verification of this module, two simulations at a time: name -> (config, lanes, report)."""
     built = cores(first_config)
-    jobs = {name: (cfg, lanes, "verilator", CASES, {"depth": depth}) for (name, cfg, lanes), depth in zip(built, DEPTHS)}
+    jobs = {name: (cfg, lanes, "verilator", CASES, {"depth": depth})
+            for (name, cfg, lanes), depth in zip(built, DEPTHS, strict=True)}
     core0 = jobs["core0"][0]
     # golden rounds voltages to nearest; Icarus builds in seconds where it is installed
     quick = "icarus" if "icarus" in simulators() else "verilator"
