@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fixed_arith import MAX_SHIFT, NEAREST, STOCHASTIC, TRUNCATE
 from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 
-from .layout import MUL_LATENCY
+from .layout import Pipeline
 
 MIN_SHIFT = -62  # a left shift beyond this saturates every non-zero product in the golden model
 MAX_OUT_BITS = 63
@@ -41,6 +41,51 @@ def saturate(x: Value, bits: int, signed_out: bool = True) -> Value:
     lo = -(1 << (bits - 1)) if signed_out else 0
     hi = (1 << (bits - 1)) - 1 if signed_out else (1 << bits) - 1
     return Mux(x > hi, hi, Mux(x < lo, lo, x))[:bits]
+
+
+def _limbs(x: Value, width: int) -> list[tuple[Value, int]]:
+    """x as (limb, weight) pairs, x = sum limb 2^weight, each limb an operand of a `width`-bit signed
+    multiplier input: unsigned limbs of width - 1 bits and, for a signed x, a signed top limb."""
+    top = width if x.shape().signed else width - 1
+    limbs, lo = [], 0
+    while len(x) - lo > top:
+        limbs.append((x[lo:lo + width - 1], lo))
+        lo += width - 1
+    rest = x[lo:]
+    limbs.append((rest.as_signed() if x.shape().signed else rest, lo))
+    return limbs
+
+
+def product(m: Module, a: Value, b: Value, valids: Sequence[Value], block: tuple[int, int], name: str) -> Value:
+    """a * b through len(valids) registered stages: with one, the product itself (the last stage's
+    value, to be registered by the caller on valids[-1]); with more, block-sized partial products
+    registered on valids[0], then an adder tree, one registered level per further valid, whose last
+    sum is returned for the caller's register. Exact for any signedness."""
+    if len(valids) == 1:
+        return a * b
+    terms = []
+    for x, wx in _limbs(a, block[0]):
+        for y, wy in _limbs(b, block[1]):
+            reg = Signal.like(x * y, name=f"{name}_pp{len(terms)}", reset_less=True)
+            with m.If(valids[0]):
+                m.d.sync += reg.eq(x * y)
+            terms.append((reg, wx + wy))
+    levels = len(valids) - 1
+    fan = 2
+    while fan ** levels < len(terms):
+        fan += 1
+    for level, valid in enumerate(valids[1:], 1):
+        groups = [terms[i:i + fan] for i in range(0, len(terms), fan)]
+        sums = [(sum(v << (w - min(w for _, w in g)) for v, w in g), min(w for _, w in g)) for g in groups]
+        if level == levels:
+            return sum(v << w for v, w in sums)
+        terms = []
+        for v, w in sums:
+            reg = Signal.like(v, name=f"{name}_sum{level}_{len(terms)}", reset_less=True)
+            with m.If(valid):
+                m.d.sync += reg.eq(v)
+            terms.append((reg, w))
+    raise AssertionError("unreachable")
 
 
 def _shifts(s: int | Sequence[int]) -> tuple[int, ...]:
@@ -86,23 +131,22 @@ class MulRound(wiring.Component):
 
     Timing and widths
     -----------------
-    `latency` = 3: stage 1 registers the exact product a * m (a_bits + m_bits bits, signed);
-    stage 2 adds the rounding term (0, 2^(s-1) - 1 + bit s of the product, or the dither) in a
-    max(a_bits + m_bits, s_max + 1) + 1-bit adder; stage 3 shifts by s and saturates to out_bits.
+    `latency` = depth + 2 (`pipe`, hdl/layout.py Pipeline): the exact product a * m (a_bits + m_bits
+    bits, signed) in `depth` registered stages (one: a single multiply; more: the family's block-sized
+    partial products, then an adder tree); the next stage adds the rounding term (0,
+    2^(s-1) - 1 + bit s of the product, or the dither) in a
+    max(a_bits + m_bits, s_max + 1) + 1-bit adder; the last shifts by s and saturates to out_bits.
     A product wider than 64 bits with every shift >= 32 is kept as floor(product / 2^32) and its
     low 32 bits, and stage 2 keeps only floor(sum / 2^32), which is all stage 3 shifts out: stages
     2 and 3 then compute in values of at most 64 bits, which Verilator computes natively (wider
-    ones word by word). The product itself comes from one multiplier: forming it from two
-    narrower ones, native in Verilator too, took more DSP48E1s per NodeUpdate (docs/core.md).
+    ones word by word).
     Bit-exact with the golden model for out_bits <= 62 (the golden mul_round clips at
     +-(2^62 - 1) before its caller's saturation; at out_bits = 63 a quotient below -2^62 gives
     -2^62 here).
     """
 
-    latency = MUL_LATENCY
-
     def __init__(self, a_bits: int, m_bits: int, s: int | Sequence[int], out_bits: int,
-                 signed_out: bool = True, mode: Rounding | None = None) -> None:
+                 signed_out: bool = True, mode: Rounding | None = None, pipe: Pipeline = Pipeline()) -> None:
         if not 2 <= a_bits <= 63:
             raise ValueError(f"a_bits must be in 2..63, got {a_bits}")
         if not 1 <= m_bits <= MAX_MULTIPLIER_BITS:
@@ -110,6 +154,7 @@ class MulRound(wiring.Component):
         if not (2 if signed_out else 1) <= out_bits <= MAX_OUT_BITS:
             raise ValueError(f"out_bits must be in {2 if signed_out else 1}..{MAX_OUT_BITS}, got {out_bits}")
         self.a_bits, self.m_bits, self.out_bits, self.signed_out = a_bits, m_bits, out_bits, signed_out
+        self.pipe, self.latency = pipe, pipe.mul_latency
         self.shifts = _shifts(s)
         self.fixed_mode = None if mode is None else Rounding(mode)
         ports = {
@@ -133,34 +178,27 @@ class MulRound(wiring.Component):
         t_bits = max(p_bits, s_max + 1) + 1
         sel_in = self.shift_sel if len(shifts) > 1 else Const(0, 1)
 
-        # Stage 1: the exact product.
+        # Stages 1..depth: the exact product; the operand's controls travel beside it.
         split = p_bits > 64 and min(shifts) >= 32  # as (p_hi, p_lo): see "Timing and widths"
-        u1 = Signal(32, reset_less=True)
-        sel1 = Signal.like(sel_in, reset_less=True)
-        valid1 = Signal()
-        m.d.sync += valid1.eq(self.in_valid)
-        with m.If(self.in_valid):
-            m.d.sync += sel1.eq(sel_in)
-            if self.fixed_mode in (None, Rounding.STOCHASTIC):
-                m.d.sync += u1.eq(self.u)
+        valids = _valid_chain(m, self.in_valid, self.pipe.depth)
+        valid1, last = valids[-1], valids[-2]  # the product is out; its last stage loads
+        sel1 = _delay(m, sel_in, valids[:-1], "sel")
+        u1 = _delay(m, self.u, valids[:-1], "u") if self.fixed_mode in (None, Rounding.STOCHASTIC) else self.u
         if self.fixed_mode is None:
-            mode1 = Signal(Rounding, reset_less=True)
-            with m.If(self.in_valid):
-                m.d.sync += mode1.eq(self.mode)
+            mode1 = _delay(m, self.mode, valids[:-1], "mode")
             nearest, stochastic = mode1 == Rounding.NEAREST, mode1 == Rounding.STOCHASTIC
         else:
             nearest, stochastic = self.fixed_mode == Rounding.NEAREST, self.fixed_mode == Rounding.STOCHASTIC
-        # One multiplier (a product split over several would take more DSP blocks).
-        product = self.a * self.m
+        prod = product(m, self.a, self.m, valids[:-1], self.pipe.block, "p")
         if split:  # p = p_hi 2^32 + p_lo: the later stages compute in words of at most 64 bits
             p_hi = Signal(signed(p_bits - 32), reset_less=True)
             p_lo = Signal(32, reset_less=True)
-            with m.If(self.in_valid):
-                m.d.sync += [p_hi.eq(product[32:]), p_lo.eq(product[:32])]
+            with m.If(last):
+                m.d.sync += [p_hi.eq(prod[32:]), p_lo.eq(prod[:32])]
         else:
             p = Signal(signed(p_bits), reset_less=True)
-            with m.If(self.in_valid):
-                m.d.sync += p.eq(product)
+            with m.If(last):
+                m.d.sync += p.eq(prod)
 
         # Stage 2: product + rounding term, so that the quotient is a plain arithmetic shift.
         addend = Signal(unsigned(s_max + 1))
@@ -224,19 +262,20 @@ class NodeUpdate(wiring.Component):
     out_valid : Out(1)
     v : Out(signed(v_bits))
 
-    Timing: `latency` = 5 (sum and saturation, MulRound's 3 stages, clamp), one node per cycle; `v`
+    Timing: `latency` = 1 + MulRound's + 1 (sum and saturation, MulRound, clamp), one node per cycle; `v`
     keeps its last value while out_valid is low (an idle unit does not toggle).
     Widths: the sum adder has max(sum_bits, b_bits, acc_bits) + 2 bits; the multiplier
     acc_bits x recip_bits.
     """
 
-    def __init__(self, fmt: FixedConstants, sum_bits: int) -> None:
+    def __init__(self, fmt: FixedConstants, sum_bits: int, pipe: Pipeline = Pipeline()) -> None:
         if sum_bits < 2:
             raise ValueError(f"sum_bits must be >= 2, got {sum_bits}")
         if fmt.round_v == STOCHASTIC:
             raise ValueError("node voltages cannot use stochastic rounding")
         self.fmt, self.sum_bits = fmt, sum_bits
-        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits, mode=Rounding(fmt.round_v))
+        self.mul = MulRound(fmt.acc_bits, fmt.recip_bits, fmt.shift_v, fmt.v_bits, mode=Rounding(fmt.round_v),
+                            pipe=pipe)
         self.latency = 1 + self.mul.latency + 1
         super().__init__({
             "in_valid": In(1),
@@ -274,6 +313,13 @@ class NodeUpdate(wiring.Component):
                 m.d.sync += self.v.eq(u)
         m.d.sync += self.out_valid.eq(valids[-1])
         return m
+
+
+def registered(m: Module, x: Value, name: str | None = None) -> Signal:
+    """x one cycle later."""
+    reg = Signal.like(x, name=name)
+    m.d.sync += reg.eq(x)
+    return reg
 
 
 def _valid_chain(m: Module, valid: Value, n: int) -> list[Value]:
@@ -325,20 +371,22 @@ class ConductanceUpdate(wiring.Component):
     g_new : Out(unsigned(g_bits))
 
     Timing (`g_new` keeps its last value while out_valid is low, as NodeUpdate's `v`):
-    `latency` = 6 for B = 1 (d2 + d1 and d2 - d1; their product saturated to upd_bits;
-    MulRound's 3 stages; subtract and clamp), 5 with a batch sum (saturation; 3; 1).
+    `latency` = 1 + depth + MulRound's + 1 for B = 1 (d2 + d1 and d2 - d1; their product in `depth`
+    stages, saturated to upd_bits; MulRound; subtract and clamp), 1 + MulRound's + 1 with a batch sum.
     Widths: the drop product is a (w + 2) x (w + 2)-bit multiply, w = max(v_bits, vin_bits);
     the update multiply is upd_bits x 31; MulRound saturates to g_bits + 1 bits, which is
     enough for the final usat to agree with the exact difference.
     """
 
-    def __init__(self, fmt: FixedConstants, shifts: int | Sequence[int], sum_bits: int | None = None) -> None:
+    def __init__(self, fmt: FixedConstants, shifts: int | Sequence[int], sum_bits: int | None = None,
+                 pipe: Pipeline = Pipeline()) -> None:
         if sum_bits is not None and sum_bits < 2:
             raise ValueError(f"sum_bits must be >= 2, got {sum_bits}")
-        self.fmt, self.sum_bits = fmt, sum_bits
-        self.mul = MulRound(fmt.upd_bits, MAX_MULTIPLIER_BITS, shifts, fmt.g_bits + 1, mode=Rounding(fmt.round_update))
+        self.fmt, self.sum_bits, self.pipe = fmt, sum_bits, pipe
+        self.mul = MulRound(fmt.upd_bits, MAX_MULTIPLIER_BITS, shifts, fmt.g_bits + 1, mode=Rounding(fmt.round_update),
+                            pipe=pipe)
         self.shifts = self.mul.shifts
-        self.latency = (2 if sum_bits is None else 1) + self.mul.latency + 1
+        self.latency = (1 + pipe.depth if sum_bits is None else 1) + self.mul.latency + 1
         w = max(fmt.v_bits, fmt.vin_bits)
         ports = {"in_valid": In(1)}
         if sum_bits is None:
@@ -355,7 +403,7 @@ class ConductanceUpdate(wiring.Component):
         m = Module()
         fmt = self.fmt
         m.submodules.mul = mul = self.mul
-        pre = 2 if self.sum_bits is None else 1
+        pre = 1 + self.pipe.depth if self.sum_bits is None else 1
         # valids[i]: an operand is in stage i (valids[pre] is mul.in_valid, valids[-1] mul.out_valid).
         valids = _valid_chain(m, self.in_valid, pre + mul.latency)
         valid = valids[pre - 1]
@@ -365,7 +413,7 @@ class ConductanceUpdate(wiring.Component):
             e, f = Signal(signed(len(d1) + 1), reset_less=True), Signal(signed(len(d1) + 1), reset_less=True)
             with m.If(self.in_valid):
                 m.d.sync += [e.eq(d2 + d1), f.eq(d2 - d1)]
-            total = e * f
+            total = product(m, e, f, valids[1:pre], self.pipe.block, "drop")
         else:
             total = self.A
         # MulRound's operands, loaded for a valid operand only and without reset, as in MulRound.
@@ -403,18 +451,20 @@ class BiasUpdate(wiring.Component):
     out_valid : Out(1)
     b_new : Out(signed(b_bits))
 
-    Timing: `latency` = 5 (Q registered, MulRound's 3 stages, add and saturate); `b_new` keeps its
+    Timing: `latency` = 1 + MulRound's + 1 (Q registered, MulRound, add and saturate); `b_new` keeps its
     last value while out_valid is low. Widths: the
     multiply is (v_bits + 1 or sum_bits) x 31; MulRound saturates to b_bits + 1 bits, enough for
     the final sat to agree with the exact sum.
     """
 
-    def __init__(self, fmt: FixedConstants, shifts: int | Sequence[int], sum_bits: int | None = None) -> None:
+    def __init__(self, fmt: FixedConstants, shifts: int | Sequence[int], sum_bits: int | None = None,
+                 pipe: Pipeline = Pipeline()) -> None:
         if sum_bits is not None and not 2 <= sum_bits <= 63:
             raise ValueError(f"sum_bits must be in 2..63, got {sum_bits}")
         self.fmt, self.sum_bits = fmt, sum_bits
         q_bits = fmt.v_bits + 1 if sum_bits is None else sum_bits
-        self.mul = MulRound(q_bits, MAX_MULTIPLIER_BITS, shifts, fmt.b_bits + 1, mode=Rounding(fmt.round_update))
+        self.mul = MulRound(q_bits, MAX_MULTIPLIER_BITS, shifts, fmt.b_bits + 1, mode=Rounding(fmt.round_update),
+                            pipe=pipe)
         self.shifts = self.mul.shifts
         self.latency = 1 + self.mul.latency + 1
         ports = {"in_valid": In(1)}

@@ -96,8 +96,10 @@ class EPCore(wiring.Component):
     pix_valid, pix_data : In ; pix_ready : Out -- the 784 pixels of a TRAIN/INFER sample
     label, beta_g, sn, samples, k_w, k_b, nsweeps, order, centered, warm_start : In
     trace_valid, trace_kind, trace_phase, trace_sweep, trace_layer, trace_index, trace_mask, trace_data : Out
-    param_we, param_addr, param_wdata : In -- a parameter code at golden's flat Layout index (idle only;
-        run LOAD afterwards); param_raddr : In ; param_rdata : Out (next cycle, idle only)
+    param_we, param_addr, param_wdata : In -- a parameter code at golden's flat Layout index, written one
+        cycle later (idle only; run LOAD afterwards); param_raddr : In ; param_rdata : Out (two cycles later,
+        idle only): `ParamAddress` takes a cycle of its own, so that no multiplier chain reaches a memory's
+        address in one cycle
     seed_load, seed_lane, seed_data : In -- NoiseLanes' seed port (idle only)
     state_raddr : In ; state_rdata : Out -- the warm-start state S0, flat node order (next cycle)
     state_we, state_waddr, state_wdata : In -- write S0 (idle only: a resumed run's warm-start state)
@@ -291,10 +293,12 @@ class EPCore(wiring.Component):
             m.d.sync += pix_idx.eq(pix_idx + 1)
 
         # Update write port.
+        param_we, param_wdata = Signal(), Signal.like(self.param_wdata)  # beside their ParamAddress stage
+        m.d.sync += [param_we.eq(self.param_we), param_wdata.eq(self.param_wdata)]
         with m.If(~busy):
-            m.d.comb += [upd.wr_en.eq(self.param_we), upd.wr_mem.eq(param_mem(pm_w)),
+            m.d.comb += [upd.wr_en.eq(param_we), upd.wr_mem.eq(param_mem(pm_w)),
                          upd.wr_bank.eq(pm_w.bank), upd.wr_addr.eq(pm_w.addr),
-                         upd.wr_data.eq(self.param_wdata)]
+                         upd.wr_data.eq(param_wdata)]
         with m.Elif(streaming):
             m.d.comb += [upd.wr_en.eq(taken), upd.wr_mem.eq(UpdateMem.VIN), upd.wr_bank.eq(0),
                          upd.wr_addr.eq(pix_idx), upd.wr_data.eq(vin_r.data)]

@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 
-from .arith import MulRound, Rounding, saturate
+from .arith import MulRound, Rounding, registered, saturate
 from .layout import MeasureLayout
 from .noise_lanes import CODE_SHAPE
 
@@ -50,8 +50,9 @@ class Measure(wiring.Component):
     of L-wide V and M ports; the measurement is a few hundred cycles of a ~20k-cycle sample).
 
     Cycles: node g takes max(N', 1) cycles of draws (N' = 0 when sn = 0, else N), back to back;
-    the code sum, MulRound's 3 stages and the final add-and-saturate follow in a pipeline, so
-    `cycles` = n_free * max(N', 1) + 5 (MeasureLayout.expected_cycles).
+    the code sum, MulRound's stages and the final add-and-saturate follow in a pipeline, so
+    `cycles` = n_free * max(N', 1) + 2 + MulRound's latency, + 2 in a pipelined build, which registers
+    the draw's code and the node's sum before the multiplier (MeasureLayout.expected_cycles).
     """
 
     def __init__(self, consts: FixedConstants, geometry: MeasureLayout) -> None:
@@ -60,7 +61,7 @@ class Measure(wiring.Component):
                                                                                  geometry.max_samples)
         self.sum_shape = signed(CODE_SHAPE.width + max_samples.bit_length())  # |c_1 + ... + c_N| <= 510 N
         self.mul = MulRound(self.sum_shape.width, MAX_MULTIPLIER_BITS, consts.Fs, consts.v_bits + 2,
-                            mode=Rounding(consts.round_noise))
+                            mode=Rounding(consts.round_noise), pipe=geometry.pipe)
         super().__init__({
             "start": In(1),
             "sn": In(unsigned(MAX_MULTIPLIER_BITS)),
@@ -109,12 +110,23 @@ class Measure(wiring.Component):
                      e_lane.eq(lane), e_g.eq(g)]
         code = Signal(CODE_SHAPE)
         m.d.comb += code.eq(self.code[e_lane])
+        staged = self.geometry.pipe.mem_stage  # a pipelined build registers the code and the node's sum
+        if staged:
+            code_r = Signal(CODE_SHAPE, reset_less=True)
+            m.d.sync += code_r.eq(code)
+            code = code_r
+            e_valid, e_first, e_last, e_noisy, e_g = (registered(m, x)
+                                                      for x in (e_valid, e_first, e_last, e_noisy, e_g))
         partial = Signal(self.sum_shape)
         total = Signal(self.sum_shape)
         m.d.comb += total.eq(Mux(e_noisy, Mux(e_first, 0, partial) + code, 0))
         m.d.sync += partial.eq(total)
-        m.d.comb += [mul.in_valid.eq(e_valid & e_last), mul.a.eq(total), mul.m.eq(sn),
-                     mul.u.eq(0)]
+        m.d.comb += [mul.m.eq(sn), mul.u.eq(0)]
+        if staged:  # the sum enters the multiplier from its register, a cycle later
+            m.d.comb += [mul.in_valid.eq(registered(m, e_valid & e_last)), mul.a.eq(partial)]
+            e_g = registered(m, e_g)
+        else:
+            m.d.comb += [mul.in_valid.eq(e_valid & e_last), mul.a.eq(total)]
 
         # The node index travels beside the multiplier; V is read one cycle before its result.
         gs = [e_g]

@@ -26,15 +26,19 @@ def divider(d: int, limit: int) -> tuple[int, int]:
 
 
 class ParamAddress(wiring.Component):
-    """Golden's flat parameter index -> its word in the ParamLayout, combinationally (no table).
+    """Golden's flat parameter index -> its word in the ParamLayout, in two stages (no table).
 
     A conductance W_l[i, j] at index w_off[l] + i n_l + j: i = x div n_l by a multiplication with a
-    constant reciprocal (`divider`, exact over the layer's indices), j = x - i n_l, then the bank
-    j mod P and the address g_base[l] + i G_l + j div P (layer 1's rows i >= 784 in GM at
-    (i - 784) G_1 + j div P). A bias b_l[j] at b_off[l] + j: bank j mod P, address v_base[l] + j div P.
+    constant reciprocal (`divider`, exact over the layer's indices), registered with x; then
+    j = x - i n_l, the bank j mod P and the address g_base[l] + i G_l + j div P (layer 1's rows
+    i >= 784 in GM at (i - 784) G_1 + j div P), the two constant products i n_l and i G_l side by side.
+    A bias b_l[j] at b_off[l] + j: bank j mod P, address v_base[l] + j div P.
 
-    Ports: index (In) ; bias, minus (In GM), bank, addr (Out, in the same cycle).
+    Ports: index (In) ; bias, minus (In GM), bank, addr (Out): those of the index one cycle earlier, so
+    that no multiplier chain reaches a memory's address from the index's source in one cycle.
     """
+
+    latency = 1
 
     def __init__(self, params: ParamLayout) -> None:
         self.params = pl = params
@@ -49,23 +53,27 @@ class ParamAddress(wiring.Component):
         m = Module()
         pl, n, lay = self.params, self.params.sizes, self.params.layout
         lg = pl.lanes.bit_length() - 1
+        index = Signal.like(self.index, name="index_r")
+        m.d.sync += index.eq(self.index)
         words = []  # per layer: (weights' end, biases' end, minus, bank, address, bias bank, bias address)
         for l in range(1, pl.top + 1):
             w0, b0 = int(lay.w_off[l]), int(lay.b_off[l])
             mul, shift = self.dividers[l]
-            x = Signal(range(n[l - 1] * n[l]), name=f"x{l}")
             i = Signal(range(n[l - 1]), name=f"i{l}")
+            x = Signal(range(n[l - 1] * n[l]), name=f"x{l}")
+            m.d.sync += [i.eq(((self.index - w0)[:len(x)] * mul) >> shift), x.eq(self.index - w0)]
             j = Signal(range(n[l]), name=f"j{l}")
             jb = Signal(range(n[l]), name=f"jb{l}")
             minus = Signal(name=f"minus{l}")
-            row = Signal(range(pl.rows[l]), name=f"row{l}")
-            m.d.comb += [x.eq(self.index - w0), i.eq((x * mul) >> shift), j.eq(x - i * n[l]), jb.eq(self.index - b0),
-                         minus.eq(i >= INPUT_PIXELS if l == 1 else 0), row.eq(Mux(minus, i - INPUT_PIXELS, i))]
+            row_base = Signal(range(pl.gp_depth + 1), name=f"row_base{l}")  # g_base[l] + row G_l
+            m.d.comb += [j.eq(x - i * n[l]), jb.eq(index - b0), minus.eq(i >= INPUT_PIXELS if l == 1 else 0),
+                         row_base.eq(pl.g_base[l] + i * pl.groups[l]
+                                     - Mux(minus, INPUT_PIXELS * pl.groups[l], 0))]
             words.append((w0 + n[l - 1] * n[l], b0 + n[l], minus, j % pl.lanes,
-                          pl.g_base[l] + row * pl.groups[l] + (j >> lg), jb % pl.lanes, pl.v_base[l] + (jb >> lg)))
+                          row_base + (j >> lg), jb % pl.lanes, pl.v_base[l] + (jb >> lg)))
         for l, (w_end, b_end, minus, bank, addr, b_bank, b_addr) in enumerate(words, 1):
-            with (m.If if l == 1 else m.Elif)(self.index < w_end):
+            with (m.If if l == 1 else m.Elif)(index < w_end):
                 m.d.comb += [self.minus.eq(minus), self.bank.eq(bank), self.addr.eq(addr)]
-            with m.Elif(self.index < b_end):
+            with m.Elif(index < b_end):
                 m.d.comb += [self.bias.eq(1), self.bank.eq(b_bank), self.addr.eq(b_addr)]
         return m

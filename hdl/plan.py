@@ -16,7 +16,8 @@ from golden import config
 from golden.config import INPUT_PIXELS, Config, require
 from golden.fixed_formats import FixedConstants, derive, lr_codes
 
-from .layout import MeasureLayout, ProjectionLayout, RefreshLayout, RelaxLayout, UpdateLayout
+from .layout import (DEFAULT_DEPTH, FAMILIES, MeasureLayout, Pipeline, ProjectionLayout, RefreshLayout, RelaxLayout,
+                     UpdateLayout)
 
 DEFAULT_LANES = 16  # P of a build that names none, capped at what its network can use (`default_lanes`)
 MAX_SAMPLES = 16  # default largest run-time N (readings per measurement) of a build
@@ -80,7 +81,9 @@ def default_lanes(cfg: Config) -> int:
 @dataclass(frozen=True)
 class CoreBuild:
     """What one core is built from: a fixed-point online config, P `lanes`, the largest run-time N
-    (`max_samples`) and `clock_gating` of idle lane units (a simulation speed-up, never synthesised).
+    (`max_samples`), `clock_gating` of idle lane units (a simulation speed-up, never synthesised), and
+    the datapath's pipeline: `depth` registered stages per wide product and the `family` whose
+    multiplier blocks the products are split for (hdl/layout.py `Pipeline`).
 
     Constructing it checks everything a user can get wrong, each as a one-line ConfigError.
     """
@@ -89,6 +92,8 @@ class CoreBuild:
     lanes: int
     clock_gating: bool = False
     max_samples: int = MAX_SAMPLES
+    depth: int = DEFAULT_DEPTH
+    family: str = "ecp5"
 
     def __post_init__(self) -> None:
         cfg, lanes = self.cfg, self.lanes
@@ -103,6 +108,9 @@ class CoreBuild:
         widest = most_lanes(cfg)
         require(isinstance(lanes, int) and lanes in [1 << k for k in range(widest.bit_length())],
                 f"lanes must be a power of two from 1 to {widest} (the widest layer, rounded up), got {lanes}")
+        require(isinstance(self.depth, int) and self.depth >= 1,
+                f"depth must be an integer >= 1 (registered stages per product), got {self.depth!r}")
+        require(self.family in FAMILIES, f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
         require(cfg.fixed.round_update != "stochastic" or lanes == 1,
                 "round_update = stochastic: the core's update rounds stochastically with one lane only; use lanes 1")
 
@@ -122,7 +130,8 @@ class CoreBuild:
         """The simulation build folder's name: sizes, lanes and a digest of all the Verilog depends on (formats,
         learning-rate shifts, max_samples, ...; not the run-time settings), and the ungated suffix."""
         key = {k: v for k, v in self.cfg.to_dict().items() if k not in RUNTIME_SETTINGS}
-        digest = hashlib.sha256(json.dumps({"config": key, "lanes": self.lanes, "max_samples": self.max_samples},
+        digest = hashlib.sha256(json.dumps({"config": key, "lanes": self.lanes, "max_samples": self.max_samples,
+                                            "depth": self.depth, "family": self.family},
                                            sort_keys=True).encode()).hexdigest()[:12]
         gating = "" if self.clock_gating else "-ungated"
         return f"{'-'.join(map(str, self.sizes))}-p{self.lanes}-{digest}{gating}"
@@ -157,25 +166,29 @@ class CoreBuild:
         _, s_w, _, s_b = lr_codes(self.cfg, self.consts, 0)
         return [int(s) for s in s_w[1:]], [int(s) for s in s_b[1:]]
 
+    @property
+    def pipe(self) -> Pipeline:
+        return Pipeline(self.depth, self.family)
+
     @cached_property
     def projection(self) -> ProjectionLayout:
-        return ProjectionLayout(self.sizes[1], self.lanes)
+        return ProjectionLayout(self.sizes[1], self.lanes, pipe=self.pipe)
 
     @cached_property
     def relax(self) -> RelaxLayout:
-        return RelaxLayout(self.sizes, self.lanes)
+        return RelaxLayout(self.sizes, self.lanes, self.pipe)
 
     @cached_property
     def measure(self) -> MeasureLayout:
-        return MeasureLayout(self.n_free, self.consts.lanes, self.max_samples, self.consts.round_noise)
+        return MeasureLayout(self.n_free, self.consts.lanes, self.max_samples, self.consts.round_noise, self.pipe)
 
     @cached_property
     def update(self) -> UpdateLayout:
-        return UpdateLayout(self.sizes, self.lanes)
+        return UpdateLayout(self.sizes, self.lanes, self.pipe)
 
     @cached_property
     def refresh(self) -> RefreshLayout:
-        return RefreshLayout(self.sizes, self.lanes, self.consts)
+        return RefreshLayout(self.sizes, self.lanes, self.consts, self.pipe)
 
     @property
     def n_free(self) -> int:

@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import MemoryData, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, MemoryData, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed_formats import PIXEL_LEVELS, FixedConstants
 
-from .arith import saturate
+from .arith import registered, saturate
 from .layout import ProjectionLayout
 
 CYCLE_BITS = 32
@@ -50,9 +50,9 @@ class InputProjection(wiring.Component):
     next pixel is taken in that same cycle. A non-zero one issues K reads of the shared port
     (k = 0..K-1) in K cycles, the next pixel being taken in the last of them; two cycles later each
     product vin * D is added into lane p's sum k (stages: W+ and W- read, D and product register,
-    accumulate).
+    accumulate; a pipelined build registers D before the product, one cycle more).
     The golden model skips exactly the inputs with vin = 0 too. With the pixels streamed back to
-    back (pix_valid always high), `cycles` = pixels + nonzero * (K - 1) + 4, nonzero being the
+    back (pix_valid always high), `cycles` = pixels + nonzero * (K - 1) + 4 (+ 1 pipelined), nonzero being the
     number of pixels with vin(p) != 0 (ProjectionLayout.expected_cycles); idle input cycles add one each.
     (A non-zero pixel's pass cycle is its first MAC cycle, hence K - 1 and not K per pixel.)
 
@@ -127,6 +127,17 @@ class InputProjection(wiring.Component):
         b_vin = Signal(signed(self.consts.vin_bits))
         b_k = Signal(range(K))
         m.d.sync += [b_valid.eq(issue), b_first.eq(~seen), b_vin.eq(vin), b_k.eq(k)]
+        # A pipelined build registers D (stage B') so that no memory output feeds a multiplier directly.
+        staged = self.geometry.pipe.mem_stage
+        d = [self.par_gp[p] - self.par_gm[p] for p in range(P)]
+        if staged:
+            d = [Signal(self.d_shape, name=f"d{p}", reset_less=True) for p in range(P)]
+            for p in range(P):
+                with m.If(b_valid):
+                    m.d.sync += d[p].eq(self.par_gp[p] - self.par_gm[p])
+            b_valid, b_first, b_vin, b_k = (registered(m, x, name) for x, name in
+                                            ((b_valid, "bd_valid"), (b_first, "bd_first"), (b_vin, "bd_vin"),
+                                             (b_k, "bd_k")))
         c_valid, c_first = Signal(), Signal()
         c_k = Signal(range(K))
         m.d.sync += [c_valid.eq(b_valid), c_first.eq(b_first), c_k.eq(b_k)]
@@ -136,7 +147,7 @@ class InputProjection(wiring.Component):
         for p in range(P):
             prod = Signal(signed(self.consts.vin_bits + self.d_shape.width), name=f"prod{p}", reset_less=True)
             with m.If(b_valid):  # loaded for valid data only, no reset: see MulRound.in_valid
-                m.d.sync += prod.eq(b_vin * (self.par_gp[p] - self.par_gm[p]))
+                m.d.sync += prod.eq(b_vin * d[p])
 
             sums = Memory(shape=signed(self.sum_bits), depth=K, init=[])
             m.submodules[f"sums{p}"] = sums
@@ -161,9 +172,11 @@ class InputProjection(wiring.Component):
 
         # Control: busy until every pixel is taken and has left stage C (a zero pixel too, so that
         # the count does not depend on the last pixel).
-        b_left, c_left = Signal(), Signal()
-        m.d.sync += [b_left.eq(a_valid & (~nonzero | last_k)), c_left.eq(b_left)]
-        drained = (taken == self.pixels) & ~a_valid & ~b_left & ~c_left
+        lefts = [Signal(name="b_left")]
+        m.d.sync += lefts[0].eq(a_valid & (~nonzero | last_k))
+        for name in ("bd_left", "c_left")[1 - staged:]:
+            lefts.append(registered(m, lefts[-1], name))
+        drained = (taken == self.pixels) & ~a_valid & ~Cat(*lefts).any()
         with m.If(self.start):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), self.cycles.eq(0), taken.eq(0), base.eq(0),
                          a_valid.eq(0), seen.eq(0)]

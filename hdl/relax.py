@@ -87,7 +87,8 @@ class RelaxEngine(wiring.Component):
         The V write-back of one group: in a cycle with wb_valid, node j = wb_group * P + p of layer
         wb_layer gets wb_data[p] for the lanes p in wb_mask (j < n_l), in sweep wb_sweep of the run.
 
-    Cycles: a layer update takes 1 + G_l * T_l + drain cycles, drain = 3 + NodeUpdate latency = 8;
+    Cycles: a layer update takes 1 + G_l * T_l + drain cycles, drain = 3 + NodeUpdate latency (+ 1 with the
+    read data registered, a pipelined build: RelaxLayout.drain);
     a run takes nsweeps * sum_l (1 + G_l T_l + drain) + 1 (RelaxLayout.cycle_count).
     """
 
@@ -183,7 +184,7 @@ class RelaxEngine(wiring.Component):
                 setattr(m.submodules, f"{mem.name.lower()}{p}", bank)
                 rd[mem].append(bank.read_port())
                 wr[mem].append(bank.write_port())
-        nodes = [NodeUpdate(fmt, self.sum_bits) for _ in range(L)]
+        nodes = [NodeUpdate(fmt, self.sum_bits, self.geometry.pipe) for _ in range(L)]
         on_lanes = gated_domain(m, "lanes", self.busy, self.clock_gating)  # operands enter and drain while busy
         for p, node in enumerate(nodes):
             assert node.latency == self.node_latency
@@ -328,6 +329,22 @@ class RelaxEngine(wiring.Component):
         m.d.sync += [ids1.layer.eq(layer), ids1.group.eq(g), ids1.sweep.eq(sweep)]
         m.d.comb += [tag1.eq(ids1), tag1.act.eq(act1), tag1.addr.eq(waddr1)]
 
+        # Stage 1b (a pipelined build only): the read data and everything beside them registered once,
+        # so that no memory output feeds the multipliers directly (only the valid bit has a reset).
+        def late(x: object, name: str, reset_less: bool = True) -> object:
+            if not self.geometry.pipe.mem_stage:
+                return x
+            reg = Signal.like(x, name=f"{name}_m", reset_less=reset_less)
+            m.d.sync += reg.eq(x)
+            return reg
+
+        valid1 = late(valid1, "valid1", reset_less=False)
+        first1, last1, top1 = late(first1, "first1"), late(last1, "last1"), late(top1, "top1")
+        first_layer1, tag1, v1 = late(first_layer1, "first_layer1"), late(tag1, "tag1"), late(v1, "v1")
+        kind1 = [late(k, f"kind1_{p}") for p, k in enumerate(kind1)]
+        read1 = {mem: [late(port.data, f"{mem.name.lower()}{p}_data") for p, port in enumerate(rd[mem])]
+                 for mem in (RelaxMem.G, RelaxMem.P, RelaxMem.Y, RelaxMem.B, RelaxMem.R)}
+
         # Stage 2: one product per lane is added to its exact sum; the last one goes to the node update.
         valid2, first2, last2 = Signal(), Signal(), Signal()
         m.d.sync += [valid2.eq(valid1), first2.eq(first1), last2.eq(last1)]
@@ -344,11 +361,11 @@ class RelaxEngine(wiring.Component):
             r = Signal(unsigned(fmt.recip_bits), name=f"r{p}")
             kind = Signal(NodeKind, name=f"kind{p}")
             with m.If(valid1):  # loaded for valid data only, no reset: see MulRound.in_valid
-                m.d.sync += prod.eq(rd[RelaxMem.G][p].data * v1)
+                m.d.sync += prod.eq(read1[RelaxMem.G][p] * v1)
             with m.If(valid1 & first1):
-                m.d.sync += [init.eq(Mux(first_layer1, rd[RelaxMem.P][p].data,
-                                         Mux(top1 & rd[RelaxMem.Y][p].data, nudge, 0))),
-                             bias.eq(rd[RelaxMem.B][p].data), r.eq(rd[RelaxMem.R][p].data), kind.eq(kind1[p])]
+                m.d.sync += [init.eq(Mux(first_layer1, read1[RelaxMem.P][p],
+                                         Mux(top1 & read1[RelaxMem.Y][p], nudge, 0))),
+                             bias.eq(read1[RelaxMem.B][p]), r.eq(read1[RelaxMem.R][p]), kind.eq(kind1[p])]
             m.d.comb += total.eq(Mux(first2, init, acc) + prod)
             with m.If(valid2):
                 m.d.sync += acc.eq(total)

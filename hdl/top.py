@@ -30,7 +30,8 @@ class EPTop(wiring.Component):
       and PIXELS (a 784-byte memory the top streams into the core at TRAIN and INFER). Writes past
       the end of a space are ignored.
       The element at the pointer is read every cycle, so MEM_RDATA_LO is valid whenever the bus
-      reads it (the AXI slave's reads are at least two cycles apart). Accesses while busy are
+      reads it (a parameter two cycles after the pointer moves, the others one: the AXI slave's reads
+      are at least two cycles apart, and a read waits for the response of the write before it). Accesses while busy are
       ignored and set ERRORS.mem_busy;
     - counters: TRAIN and INFER samples, TRAIN hits, saturated reciprocals since clear_counters
       (ERRORS.recip_sat when it grows), and a 64-bit busy-cycle counter read as LO then HI.
@@ -109,10 +110,10 @@ class EPTop(wiring.Component):
         space = r.mem_space.space
         wstb, rstb = r.mem_wdata_lo_wstb, r.mem_rdata_lo_rstb
         access = (wstb | rstb) & ~busy
-        ptr = Signal(32)
+        ptr, ptr_next = Signal(32), Signal(32, init=1)  # ptr + 1 kept ready: no adder between a strobe and ParamAddress
         addr = Signal(32)
-        m.d.comb += addr.eq(Mux(r.mem_addr_wstb, r.mem_addr, ptr + access))
-        m.d.sync += ptr.eq(addr)
+        m.d.comb += addr.eq(Mux(r.mem_addr_wstb, r.mem_addr, Mux(access, ptr_next, ptr)))
+        m.d.sync += [ptr.eq(addr), ptr_next.eq(addr + 1)]
         spaces = dict(self.regmap["MEM_SPACE"].field("space").values)
 
         m.submodules.pixels = pixels = Memory(shape=8, depth=INPUT_PIXELS, init=[])

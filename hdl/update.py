@@ -15,7 +15,7 @@ from golden.fixed_formats import MAX_MULTIPLIER_BITS, FixedConstants
 
 from .arith import BiasUpdate, ConductanceUpdate
 from .gating import gated_domain
-from .layout import BIAS_LATENCY, CONDUCTANCE_LATENCY, UpdateLayout
+from .layout import UpdateLayout
 
 CYCLE_BITS = 32
 
@@ -114,7 +114,8 @@ class UpdateEngine(wiring.Component):
                       UpdateMem.M2: signed(fmt.v_bits), UpdateMem.VIN: signed(fmt.vin_bits)}
         self._w_sel = sorted(set(self.w_shifts))
         self._b_sel = sorted(set(self.b_shifts))
-        self.g_latency, self.b_latency, self.drain = CONDUCTANCE_LATENCY, BIAS_LATENCY, params.drain
+        self.g_latency, self.b_latency = params.pipe.conductance_latency, params.pipe.bias_latency
+        self.drain = params.drain
         data_bits = max(fmt.g_bits, fmt.b_bits, fmt.v_bits, fmt.vin_bits) + 1
         addr_bits = max(max(self.depth.values()) - 1, 1).bit_length()
         bank_bits = max(self.log_lanes, 1)
@@ -175,8 +176,8 @@ class UpdateEngine(wiring.Component):
 
         w_sel = [self._w_sel.index(s) for s in self.w_shifts]
         b_sel = [self._b_sel.index(s) for s in self.b_shifts]
-        cu = [ConductanceUpdate(fmt, self._w_sel) for _ in range(L)]
-        bu = [BiasUpdate(fmt, self._b_sel) for _ in range(L)]
+        cu = [ConductanceUpdate(fmt, self._w_sel, pipe=self.params.pipe) for _ in range(L)]
+        bu = [BiasUpdate(fmt, self._b_sel, pipe=self.params.pipe) for _ in range(L)]
         on_lanes = gated_domain(m, "lanes", self.busy, self.clock_gating)  # operands enter and drain while busy
         for p in range(L):
             assert (cu[p].latency, bu[p].latency) == (self.g_latency, self.b_latency)

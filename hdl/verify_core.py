@@ -78,11 +78,13 @@ class VerifyCore(wiring.Component):
         p_write = params.write_port()
         addr = Signal(range(n + 1))
         out = Signal()
-        late = Signal()  # the core's read data of the last address is still to be written
-        late_addr = Signal(range(n))
+        # The core's read data of an address come two cycles later: pending, then late (written here).
+        pending, late = Signal(), Signal()
+        pending_addr, late_addr = Signal(range(n)), Signal(range(n))
         m.d.comb += [p_read.addr.eq(addr), p_write.addr.eq(late_addr), p_write.data.eq(core.param_rdata),
                      p_write.en.eq(late)]
-        m.d.sync += [late.eq(self.xfer_busy & out & (addr < n)), late_addr.eq(addr), self.xfer_done.eq(0)]
+        m.d.sync += [pending.eq(self.xfer_busy & out & (addr < n)), pending_addr.eq(addr), late.eq(pending),
+                     late_addr.eq(pending_addr), self.xfer_done.eq(0)]
         with m.If(self.xfer_busy):
             with m.If(addr < n):
                 m.d.sync += addr.eq(addr + 1)
@@ -90,7 +92,7 @@ class VerifyCore(wiring.Component):
                     m.d.comb += core.param_raddr.eq(addr)
                 with m.Else():
                     m.d.comb += [core.param_we.eq(1), core.param_addr.eq(addr), core.param_wdata.eq(p_read.data)]
-            with m.Elif(~late):
+            with m.Elif(~pending & ~late):
                 m.d.sync += [self.xfer_busy.eq(0), self.xfer_done.eq(1)]
         with m.Elif(self.xfer_start & ~core.busy):
             m.d.sync += [self.xfer_busy.eq(1), addr.eq(0), out.eq(self.xfer_out)]

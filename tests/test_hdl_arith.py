@@ -13,9 +13,12 @@ from golden import config
 from golden.fixed_arith import NEAREST, STOCHASTIC, TRUNCATE, mul_round, sat, usat
 from golden.fixed_formats import FixedConstants, derive
 from hdl.arith import BiasUpdate, ConductanceUpdate, MulRound, NodeKind, NodeUpdate, Rounding
+from hdl.layout import Pipeline
 from hdl_sim import simulate
 
 MODES = (TRUNCATE, NEAREST, STOCHASTIC)
+# The core before pipelining, the default, and a deeper tree of Xilinx-sized partial products.
+PIPES = [Pipeline(1), Pipeline(), Pipeline(4, "xilinx")]
 
 
 def default_fmt() -> FixedConstants:
@@ -153,10 +156,12 @@ def test_mulround_single_shift_with_gaps(s: int) -> None:
     (56, 28, (92,), 28, True),
     (62, 31, (38, 44), 17, False),
 ])
+@pytest.mark.parametrize("pipe", PIPES)
 def test_mulround_split_product(a_bits: int, m_bits: int, shifts: tuple[int, ...], out_bits: int,
-                                signed_out: bool) -> None:
+                                signed_out: bool, pipe: Pipeline) -> None:
     rng = random.Random(sum(shifts))
-    dut = MulRound(a_bits, m_bits, shifts, out_bits, signed_out)
+    dut = MulRound(a_bits, m_bits, shifts, out_bits, signed_out, pipe=pipe)
+    assert dut.latency == pipe.depth + 2
     check_mulround(dut, mulround_operands(rng, dut, 3000))
 
 
@@ -202,10 +207,11 @@ def node_reference(fmt: FixedConstants, acc: int, bias: int, nudge: int, r: int,
     (SMALL, 14),
     (dataclasses.replace(SMALL, round_v=NEAREST), 11),
 ])
-def test_node_update_matches_golden(fmt: FixedConstants, sum_bits: int) -> None:
+@pytest.mark.parametrize("pipe", PIPES)
+def test_node_update_matches_golden(fmt: FixedConstants, sum_bits: int, pipe: Pipeline) -> None:
     rng = random.Random(sum_bits)
-    dut = NodeUpdate(fmt, sum_bits)
-    assert dut.latency == 5
+    dut = NodeUpdate(fmt, sum_bits, pipe)
+    assert dut.latency == pipe.node_latency == pipe.depth + 4
     inputs = []
     for _ in range(2000):
         inputs.append({
@@ -237,10 +243,11 @@ def drop_operands(rng: random.Random, fmt: FixedConstants) -> dict:
     (SMALL, (1, 6, 33), None),   # stochastic rounding
     (dataclasses.replace(SMALL, round_update=NEAREST), 4, 17),
 ])
-def test_conductance_update_matches_golden(fmt: FixedConstants, shifts, sum_bits: int | None) -> None:
+@pytest.mark.parametrize("pipe", PIPES)
+def test_conductance_update_matches_golden(fmt: FixedConstants, shifts, sum_bits: int | None, pipe: Pipeline) -> None:
     rng = random.Random(fmt.g_bits + (sum_bits or 0))
-    dut = ConductanceUpdate(fmt, shifts, sum_bits)
-    assert dut.latency == (6 if sum_bits is None else 5)
+    dut = ConductanceUpdate(fmt, shifts, sum_bits, pipe)
+    assert dut.latency == (pipe.conductance_latency if sum_bits is None else pipe.depth + 4)
     inputs = []
     for _ in range(2000):
         item = drop_operands(rng, fmt) if sum_bits is None else {"A": signed_value(rng, sum_bits)}
@@ -266,10 +273,11 @@ def test_conductance_update_matches_golden(fmt: FixedConstants, shifts, sum_bits
     (SMALL, (2, -5, 9), None),   # stochastic rounding
     (dataclasses.replace(SMALL, round_update=NEAREST), 3, 13),
 ])
-def test_bias_update_matches_golden(fmt: FixedConstants, shifts, sum_bits: int | None) -> None:
+@pytest.mark.parametrize("pipe", PIPES)
+def test_bias_update_matches_golden(fmt: FixedConstants, shifts, sum_bits: int | None, pipe: Pipeline) -> None:
     rng = random.Random(fmt.b_bits + (sum_bits or 0))
-    dut = BiasUpdate(fmt, shifts, sum_bits)
-    assert dut.latency == 5
+    dut = BiasUpdate(fmt, shifts, sum_bits, pipe)
+    assert dut.latency == pipe.bias_latency
     inputs = []
     for _ in range(2000):
         if sum_bits is None:

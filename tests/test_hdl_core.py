@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from golden import config, datasets
 from golden.fixed_ep import FixedEP, measure, project, relax
 from hdl.core import CoreMode, EPCore, TraceKind
+from hdl.layout import DEFAULT_DEPTH
 from hdl.plan import CoreBuild
 from hdl.relax import SweepOrder
 
@@ -75,6 +76,7 @@ def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> di
             ctx.set(dut.param_wdata, v)
             await ctx.tick()
         ctx.set(dut.param_we, 0)
+        await ctx.tick()  # the last write lands
         ctx.set(dut.seed_load, 1)
         for q, s in enumerate(seeds):
             ctx.set(dut.seed_lane, q)
@@ -101,7 +103,7 @@ def run_core(dut: EPCore, ep: FixedEP, train: list[int], infer: list[int]) -> di
             theta = []
             for a in range(dut.n_params):
                 ctx.set(dut.param_raddr, a)
-                await ctx.tick()
+                await ctx.tick().repeat(2)
                 theta.append(ctx.get(dut.param_rdata))
             state = []
             for a in range(dut.n_free):
@@ -165,18 +167,19 @@ def golden_trace(ep: FixedEP, lanes: int, image: np.ndarray, label: int) -> tupl
     return entries, final
 
 
-@pytest.mark.parametrize("hidden,lanes,values,train,infer", [
-    ([4], 1, {}, [0, 1], [3]),
-    ([2, 4], 2, {"sigma": 0.05, "samples": 2}, [0, 1], [3]),
-    ([2], 1, {"sigma": 0.1, "samples": 1, "variant": "positive", "order": "forward"}, [5, 6], [7]),
+@pytest.mark.parametrize("hidden,lanes,values,train,infer,depth", [  # depth: the default, 1 (no pipelining), 2
+    ([4], 1, {}, [0, 1], [3], DEFAULT_DEPTH),
+    ([2, 4], 2, {"sigma": 0.05, "samples": 2}, [0, 1], [3], 1),
+    ([2], 1, {"sigma": 0.1, "samples": 1, "variant": "positive", "order": "forward"}, [5, 6], [7], 2),
 ])
-def test_core_matches_golden(hidden: list[int], lanes: int, values: dict, train: list[int], infer: list[int]) -> None:
+def test_core_matches_golden(hidden: list[int], lanes: int, values: dict, train: list[int], infer: list[int],
+                             depth: int) -> None:
     ep = model(hidden, **values)
     c, lay, cfg = ep.consts, ep.layout, ep.cfg
     assert (c.sn > 0) == (cfg.sigma > 0)
     ep.begin_epoch(0)
     theta0 = [int(v) for v in ep.theta]
-    dut = EPCore(CoreBuild(cfg, lanes, max_samples=4))
+    dut = EPCore(CoreBuild(cfg, lanes, max_samples=4, depth=depth))
     got = run_core(dut, ep, train, infer)
     X, Y = MNIST.train_x, MNIST.train_y
     top = lay.top
@@ -222,7 +225,7 @@ def test_drn_xs_cycles_near_lower_bound() -> None:
     assert dut.lower_bound(166, 4, True) == -(-(166 * 100 + 3 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
     assert dut.lower_bound(166, 4, False) == -(-(166 * 100 + 2 * 4 * 2 * 100 * 10 + 2 * (1568 * 100 + 100 * 10)) // 16)
     cycles = dut.train_cycles(166, 4, 0, 1, True)
-    assert cycles == 24_105
+    assert cycles == 24_190  # 24,105 at depth 1
     assert cycles <= 1.5 * dut.lower_bound(166, 4, True)
     # no bulk copies left: the RelaxEngine's rows and biases, and its reciprocals
     assert dut.copy_cycles("sync_a") == 2 * 100 * 10 + 110 + 3

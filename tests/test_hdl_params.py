@@ -43,11 +43,13 @@ def test_param_address_matches_layout(sizes: list[int], lanes: int, sample: int 
     got = []
 
     async def bench(ctx) -> None:
-        for index in indices:
+        for index in indices:  # the word of an index comes out ParamAddress.latency = 1 cycle later
             ctx.set(dut.index, index)
+            await ctx.tick()
             got.append((ctx.get(dut.bias), ctx.get(dut.minus), ctx.get(dut.bank), ctx.get(dut.addr)))
 
     sim = Simulator(dut)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     assert got == [expected(pl, i) for i in indices]

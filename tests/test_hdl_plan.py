@@ -29,7 +29,8 @@ CONFIGS = {
     "tiny-2-4-p2": (dict(hidden=[2, 4], sigma=0.05, samples=2, lr_weights=[0.05] * 3, lr_biases=[0.05] * 3), 2),
     "tiny-2-p1-pos": (dict(hidden=[2], variant="positive"), 1),
 }
-# What EPCore's own formulas and copy programs gave for these builds before the plan held them.
+# What EPCore's own formulas and copy programs gave for these builds before the plan held them (depth 1: the
+# core before pipelining; every depth adds only its pipeline stages, test_pipeline_stages_add_fixed_cycles).
 PINNED = {
     "drn-xs-16": {"train": [21417, 21001, 21857, 21441, 23109, 22129, 23549, 22569, 22413, 21997, 22853, 22437, 24105, 23125, 24545, 23565, 26121, 25705, 26561, 26145, 27813, 26833, 28253, 27273],
                  "infer": [1322, 1886, 2318, 2882, 6026, 6590], "load": 8161, "lower": [20100, 19975, 21225, 20725, 21138, 21013, 22263, 21763],
@@ -57,7 +58,7 @@ PINNED = {
 @pytest.mark.parametrize("name", PINNED)
 def test_cycle_formulas_and_programs_are_the_cores(name: str) -> None:
     overrides, lanes = CONFIGS[name]
-    b, want = CoreBuild(load(**overrides), lanes), PINNED[name]
+    b, want = CoreBuild(load(**overrides), lanes, depth=1), PINNED[name]
     sn = b.consts.sn or 5
     assert [b.train_cycles(k, s, x, n, cen) for k in (0, 166, 784) for s in (1, 4) for x, n in ((0, 1), (sn, 3))
             for cen in (True, False)] == want["train"]
@@ -75,6 +76,40 @@ def test_cycle_formulas_and_programs_are_the_cores(name: str) -> None:
     assert hashlib.sha256(json.dumps(programs, sort_keys=True).encode()).hexdigest() == want["programs"]
     starts = [b.segments[k][0] for k in b.programs]
     assert starts == sorted(starts) and b.rom == [e for p in b.programs.values() for e in p]
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_pipeline_stages_add_fixed_cycles(name: str) -> None:
+    """Each product stage beyond the first, and the registered memory reads, cost drain cycles only: per
+    layer update of the relaxation, once in the projection, the measurement and the update."""
+    overrides, lanes = CONFIGS[name]
+    cfg = load(**overrides)
+    base = CoreBuild(cfg, lanes, depth=1)
+    updates = base.top  # layer updates per sweep
+    for depth, family in ((2, "ecp5"), (3, "ecp5"), (4, "xilinx")):
+        b = CoreBuild(cfg, lanes, depth=depth, family=family)
+        extra = depth - 1
+        for k, s, cen in ((0, 1, True), (166, 4, False), (784, 4, True)):
+            phases = 3 if cen else 2
+            relax = phases * (s * updates * (extra + 1))
+            want = 1 + relax + 2 * (extra + 2) + 2 * extra  # projection, relaxation, 2 measurements, update
+            assert b.train_cycles(k, s, 0, 1, cen) - base.train_cycles(k, s, 0, 1, cen) == want
+            assert b.infer_cycles(k, s) - base.infer_cycles(k, s) == 1 + s * updates * (extra + 1)
+        assert b.load_cycles() == base.load_cycles() and b.lower_bound(166, 4, True) == base.lower_bound(166, 4, True)
+
+
+@pytest.mark.parametrize("overrides, lanes", [
+    (dict(), 16), (dict(), 8), (dict(hidden=[32]), 8), (dict(hidden=[32]), 4), (dict(hidden=[64]), 16)])
+def test_train_cycles_within_a_tenth_of_the_macs(overrides: dict, lanes: int) -> None:
+    """A TRAIN sample takes at most 1.1 x MACs / P cycles at every depth, MACs = `lower_bound`'s operations
+    (projection, relaxation, update and totals: one multiply-accumulate per lane per cycle), for a typical
+    sample (166 non-zero pixels, 4 sweeps, centered). Domain: hidden layers of 32 nodes or more at
+    P <= n_hidden / 4. Smaller networks (1568-2-10, P = 1: about 1.1 x to 1.3 x) spend a fixed few hundred
+    cycles per layer update, copy and unit start that their few MACs do not cover."""
+    cfg = load(**overrides)
+    for depth in (1, 2, 3, 4):
+        b = CoreBuild(cfg, lanes, depth=depth)
+        assert b.train_cycles(166, 4, b.consts.sn, 4, True) <= 1.1 * b.lower_bound(166, 4, True), depth
 
 
 def test_the_smallest_core_copies_what_it_did() -> None:
@@ -107,6 +142,8 @@ def test_a_valid_config_passes() -> None:
     ({}, 0, {}, "lanes must be a power of two from 1 to 128 (the widest layer, rounded up), got 0"),
     ({}, 256, {}, "lanes must be a power of two from 1 to 128 (the widest layer, rounded up), got 256"),
     ({"hidden": [32]}, 64, {}, "lanes must be a power of two from 1 to 32 (the widest layer, rounded up), got 64"),
+    ({}, 16, {"depth": 0}, "depth must be an integer >= 1 (registered stages per product), got 0"),
+    ({}, 16, {"family": "ice40"}, "family must be one of ecp5, xilinx, got 'ice40'"),
     ({"fixed": {"round_update": "stochastic"}}, 2, {},
      "round_update = stochastic: the core's update rounds stochastically with one lane only; use lanes 1"),
 ])
@@ -139,7 +176,8 @@ def test_build_names_follow_what_the_verilog_depends_on() -> None:
     assert CoreBuild(runtime, 16).name == base.name  # run-time settings share a build
     others = [CoreBuild(cfg, 8), CoreBuild(cfg, 16, max_samples=4), CoreBuild(load(hidden=[64]), 16),
               CoreBuild(dataclasses.replace(cfg, fixed=dataclasses.replace(cfg.fixed, g_bits=20)), 16),
-              CoreBuild(load(lr_weights=[0.01, 0.01]), 16), CoreBuild(load(variant="positive"), 16)]
+              CoreBuild(load(lr_weights=[0.01, 0.01]), 16), CoreBuild(load(variant="positive"), 16),
+              CoreBuild(cfg, 16, depth=1), CoreBuild(cfg, 16, family="xilinx")]
     names = {b.name for b in others}
     assert len(names) == len(others) and base.name not in names
     assert base.build_id == CoreBuild(runtime, 8).build_id != others[3].build_id

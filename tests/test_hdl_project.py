@@ -16,7 +16,7 @@ from golden.fixed_arith import TRUNCATE
 from golden.fixed_ep import FixedEP, project
 from golden.fixed_formats import FixedConstants
 from hdl_sim import SharedParams, simulate
-from hdl.layout import ParamLayout, ProjectionLayout
+from hdl.layout import DEFAULT_DEPTH, ParamLayout, Pipeline, ProjectionLayout
 from hdl.project import InputProjection
 
 
@@ -129,7 +129,8 @@ def test_mnist_and_random_images(n1: int, lanes: int, small: bool) -> None:
 
 
 @pytest.mark.parametrize("n1,lanes", [(4, 1), (8, 2), (14, 4), (12, 2), (16, 1)])
-def test_random_pixels_small_formats_saturate(n1: int, lanes: int) -> None:
+@pytest.mark.parametrize("depth", [1, DEFAULT_DEPTH])
+def test_random_pixels_small_formats_saturate(n1: int, lanes: int, depth: int) -> None:
     """Short random samples (some all-zero), a table and D loaded through the ports, idle input cycles."""
     ep = network(n1, seed=n1 + lanes, g_bits=7)
     consts = small_consts(ep.consts, n1)
@@ -138,9 +139,10 @@ def test_random_pixels_small_formats_saturate(n1: int, lanes: int) -> None:
     samples = [np.where(rng.random(pixels) < 0.5, 0, rng.integers(0, 256, pixels)) for _ in range(3)]
     samples.insert(1, np.zeros(pixels, np.int64))
     samples.append(np.full(pixels, 255))
-    dut = InputProjection(blank_table(consts), ProjectionLayout(n1, lanes, pixels=pixels))
+    geometry = ProjectionLayout(n1, lanes, pixels=pixels, pipe=Pipeline(depth))
+    dut = InputProjection(blank_table(consts), geometry)
     assert check(dut, ep, samples, consts.vin_table, load_table=True) > 0
-    check(InputProjection(blank_table(consts), ProjectionLayout(n1, lanes, pixels=pixels)), ep, samples, consts.vin_table,
+    check(InputProjection(blank_table(consts), geometry), ep, samples, consts.vin_table,
           load_table=True, gaps=random.Random(n1))
 
 

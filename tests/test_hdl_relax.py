@@ -15,7 +15,7 @@ from golden.fixed_ep import FixedEP, relax
 from golden.fixed_formats import FixedConstants
 from golden.network import sweep_order
 from hdl_sim import random_codes, simulate, start_and_wait
-from hdl.layout import RelaxLayout
+from hdl.layout import DEFAULT_DEPTH, Pipeline, RelaxLayout
 from hdl.relax import RelaxEngine, RelaxMem, SweepOrder
 
 ORDERS = {SweepOrder.ALTERNATING: "alternating", SweepOrder.FORWARD: "forward", SweepOrder.BACKWARD: "backward"}
@@ -100,7 +100,8 @@ def run_engine(dut: RelaxEngine, img: dict, runs: list[tuple[int, SweepOrder, in
     ([12, 6], False, 4, 7),
     ([100], False, 16, 8),  # DRN-XS
 ])
-def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: int) -> None:
+@pytest.mark.parametrize("depth", [1, DEFAULT_DEPTH])
+def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: int, depth: int) -> None:
     rng = np.random.default_rng(seed)
     ep = model(hidden, small)
     random_theta(rng, ep)
@@ -110,7 +111,7 @@ def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: 
     P = random_codes(rng, c.acc_bits, n1, True)
     y = np.zeros(nout, np.bool_)
     y[rng.integers(nout)] = True
-    dut = RelaxEngine(c, RelaxLayout([int(n) for n in lay.sizes], lanes))
+    dut = RelaxEngine(c, RelaxLayout([int(n) for n in lay.sizes], lanes, Pipeline(depth)))
     img = dut.bank_images(ep.theta, ep._recip, ep._recip_out, P, np.zeros(nf, np.int64), y)
     img.update({"beta_c": c.beta_c, "theta": ep.theta, "recip": ep._recip, "recip_out": ep._recip_out, "P": P, "y": y})
 
@@ -136,11 +137,13 @@ def test_relax_matches_golden(hidden: list[int], small: bool, lanes: int, seed: 
 
 
 def test_cycle_formula() -> None:
-    dut = RelaxLayout([1568, 6, 8, 10], 4)
+    dut = RelaxLayout([1568, 6, 8, 10], 4, Pipeline(1))
     # groups ceil(n / 4): 2, 2, 3; terms: 8, 6 + 10, 8
     assert dut.cycle_count(3) == 3 * ((1 + 2 * 8 + 8) + (1 + 2 * 16 + 8) + (1 + 3 * 8 + 8)) + 1
-    drn_xs = RelaxLayout([1568, 100, 10], 16)
+    drn_xs = RelaxLayout([1568, 100, 10], 16, Pipeline(1))
     assert drn_xs.cycle_count(4) == 4 * ((1 + 7 * 10 + 8) + (1 + 1 * 100 + 8)) + 1  # 753
+    # pipelined: the read data registered once, depth - 1 more product stages
+    assert RelaxLayout([1568, 100, 10], 16, Pipeline(3)).cycle_count(4) == 753 + 4 * 2 * 3
 
 
 def test_relax_engine_converts_to_verilog() -> None:

@@ -14,7 +14,7 @@ from golden.fixed_formats import lr_codes
 from golden.prng import seed_lanes
 from hdl_sim import random_codes, simulate
 from hdl.noise_lanes import NoiseLanes
-from hdl.layout import UpdateLayout
+from hdl.layout import DEFAULT_DEPTH, Pipeline, UpdateLayout
 from hdl.update import UpdateEngine, UpdateMem
 
 SMALL = {"v_frac": 3, "v_bits": 8, "vin_bits": 9, "g_frac": 4, "g_bits": 7, "b_bits": 12, "acc_bits": 11,
@@ -114,18 +114,18 @@ def run_engine(h: Harness, img: dict, k_w: list[int], k_b: list[int], seed_word:
 MNIST = datasets.load("mnist-subset", progress=False)
 
 
-@pytest.mark.parametrize("hidden,small,lanes,rounding,lr_mode,seed", [
-    ([4], False, 1, "nearest", "multiply", 1),
-    ([6], True, 2, "truncate", "multiply", 2),
-    ([4], True, 4, "nearest", "shift", 3),
-    ([4, 6], False, 2, "truncate", "shift", 4),
-    ([4, 12], True, 4, "truncate", "multiply", 5),
-    ([2, 6], False, 4, "nearest", "multiply", 6),
-    ([2], True, 1, "stochastic", "multiply", 7),
-    ([2, 4], False, 1, "stochastic", "shift", 8),
+@pytest.mark.parametrize("hidden,small,lanes,rounding,lr_mode,seed,depth", [
+    ([4], False, 1, "nearest", "multiply", 1, DEFAULT_DEPTH),
+    ([6], True, 2, "truncate", "multiply", 2, 1),
+    ([4], True, 4, "nearest", "shift", 3, DEFAULT_DEPTH),
+    ([4, 6], False, 2, "truncate", "shift", 4, 1),
+    ([4, 12], True, 4, "truncate", "multiply", 5, DEFAULT_DEPTH),
+    ([2, 6], False, 4, "nearest", "multiply", 6, DEFAULT_DEPTH),
+    ([2], True, 1, "stochastic", "multiply", 7, 1),
+    ([2, 4], False, 1, "stochastic", "shift", 8, DEFAULT_DEPTH),
 ])
 def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, rounding: str, lr_mode: str,
-                               seed: int) -> None:
+                               seed: int, depth: int) -> None:
     rng = np.random.default_rng(seed)
     ep = model(hidden, small, rounding, lr_mode)
     c, lay = ep.consts, ep.layout
@@ -144,7 +144,8 @@ def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, round
     k_w, s_w, k_b, s_b = lr_codes(ep.cfg, c, 0)
     state = seed_lanes(seed, 0, c.lanes)
 
-    dut = UpdateEngine(c, UpdateLayout([int(n) for n in lay.sizes], lanes), list(s_w[1:]), list(s_b[1:]))
+    dut = UpdateEngine(c, UpdateLayout([int(n) for n in lay.sizes], lanes, Pipeline(depth)), list(s_w[1:]),
+                       list(s_b[1:]))
     got = run_engine(Harness(dut), dut.bank_images(theta, M1, M2, vin), [int(k) for k in k_w[1:]],
                      [int(k) for k in k_b[1:]], int(state[c.lanes]))
 
@@ -172,10 +173,12 @@ def test_update_matches_golden(hidden: list[int], small: bool, lanes: int, round
 
 
 def test_cycle_formula() -> None:
-    dut = UpdateLayout([1568, 100, 10], 16)
+    dut = UpdateLayout([1568, 100, 10], 16, Pipeline(1))
     assert dut.cycle_count() == (1 + 1569 * 7) + (1 + 101 * 1) + 7 + 1  # 11,094
-    small = UpdateLayout([1568, 6, 8, 10], 4)
+    small = UpdateLayout([1568, 6, 8, 10], 4, Pipeline(1))
     assert small.cycle_count() == (1 + 1569 * 2) + (1 + 7 * 2) + (1 + 9 * 3) + 7 + 1
+    # pipelined: the drop product and MulRound's product each depth - 1 stages longer
+    assert UpdateLayout([1568, 100, 10], 16, Pipeline(3)).cycle_count() == 11_094 + 2 * 2
 
 
 def test_stochastic_needs_one_lane() -> None:

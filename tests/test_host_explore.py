@@ -34,15 +34,16 @@ def test_pareto_front_per_part() -> None:
 
 def test_grid_checks_every_design() -> None:
     base = config.load(None, DEMO, hardware=True)
-    designs = explore.grid(base, [8, 10], [12], ["nearest"], [1, 2], ["xc7z020", "lfe5u-85f"])
-    assert len(designs) == 8 and len({d.key for d in designs}) == 8
+    designs = explore.grid(base, [8, 10], [12], ["nearest"], [1, 2], [1, 3], ["xc7z020", "lfe5u-85f"])
+    assert len(designs) == 16 and len({d.key for d in designs}) == 16
+    assert {(d.part, d.build(base).family) for d in designs} == {("xc7z020", "xilinx"), ("lfe5u-85f", "ecp5")}
     assert explore.family("LFE5U-85F") == "ecp5" and explore.family("xczu7ev") == "xilinx"
     with pytest.raises(ConfigError, match="unknown part 'z80'"):
-        explore.grid(base, [8], [12], ["nearest"], [1], ["z80"])
+        explore.grid(base, [8], [12], ["nearest"], [1], [3], ["z80"])
     with pytest.raises(ConfigError, match="power of two"):
-        explore.grid(base, [8], [12], ["nearest"], [3], ["xc7z020"])
+        explore.grid(base, [8], [12], ["nearest"], [3], [3], ["xc7z020"])
     with pytest.raises(ConfigError, match="every grid axis"):
-        explore.grid(base, [], [12], ["nearest"], [1], ["xc7z020"])
+        explore.grid(base, [], [12], ["nearest"], [1], [3], ["xc7z020"])
 
 
 def test_open_study_resumes_only_the_same_settings(tmp_path: Path) -> None:
@@ -85,8 +86,8 @@ def test_explore_on_a_xilinx_estimate_and_resume(tmp_path: Path, capsys: pytest.
         {"rounding": "nearest", "sigma": 0.0, "v_frac": 10, "g_frac": 12, "test_accuracy": 0.5, "float_accuracy": 0.6,
          "delta": -0.1}]}))
     out = tmp_path / "explore"
-    argv = ["explore", "--config", str(tiny), "--v-frac", "10", "--g-frac", "12", "--lanes", "1,2", "--part",
-            "xc7z020", "--clock-mhz", "100", "--accuracy", str(sweep), "--serial", "--out", str(out)]
+    argv = ["explore", "--config", str(tiny), "--v-frac", "10", "--g-frac", "12", "--lanes", "1,2", "--depth", "3",
+            "--part", "xc7z020", "--clock-mhz", "100", "--accuracy", str(sweep), "--serial", "--out", str(out)]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     rows = {r["lanes"]: r for r in summary["designs"]}

@@ -3,9 +3,9 @@
 Eight cores are generated at random (1-2 tiny hidden layers, formats and rounding modes of the
 [fixed] table, P = 1, 2, 4), each built once and run for 13 cases of 4 samples with random run-time
 settings (beta, sigma incl. 0, N 1..4, sweeps, order, centered/positive, warm start, seed) in one
-simulation: 104 cases, 0 mismatches. Then the checker must fail: a core built with another
-rounding of the voltages than the golden model's, and a golden model with another rounding of
-the update, each report mismatches whose first divergence is where the difference first acts.
+simulation, at pipeline depths 1, 2, 3 (the default) and 4 twice each: 104 cases, 0 mismatches.
+Then the checker must fail: a core built with another rounding of the voltages than the golden
+model's, and a golden model with another rounding of the update, each report mismatches whose first divergence is where the difference first acts.
 The builds gate the clocks of idle lane units, as `host verify` does by default; one core also runs
 3 cases built as synthesized (no clock gating). When Icarus is installed, two of the cores also
 run 2 cases on it. The builds run two at a time (the suite's machine has two cores).
@@ -22,6 +22,7 @@ import pytest
 
 from golden import config
 from golden.config import Config, ConfigError
+from hdl.layout import DEFAULT_DEPTH
 from host import cli
 from host.flows import verify
 from host.flows.verify import Report
@@ -32,6 +33,7 @@ CASES = 13
 SAMPLES = 4
 SEED = 2026
 UNGATED_CASES = 3
+DEPTHS = [DEFAULT_DEPTH, 1, 2, 4, DEFAULT_DEPTH, 1, 2, 4]  # core k's pipeline depth: every depth is bit-exact
 FIRST_CORE = """\
 hidden = [2]
 lr_weights = [0.05, 0.05]
@@ -100,15 +102,16 @@ def first_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reports(first_config: Path) -> dict[str, tuple[Config, int, Report]]:
     """Every verification of this module, two simulations at a time: name -> (config, lanes, report)."""
     built = cores(first_config)
-    jobs = {name: (cfg, lanes, "verilator", CASES, {}) for name, cfg, lanes in built}
+    jobs = {name: (cfg, lanes, "verilator", CASES, {"depth": depth})
+            for (name, cfg, lanes), depth in zip(built, DEPTHS, strict=True)}
     core0 = jobs["core0"][0]
     # golden rounds voltages to nearest; Icarus builds in seconds where it is installed
     quick = "icarus" if "icarus" in simulators() else "verilator"
     jobs["altered_rtl"] = (core0, 1, quick, 1, {"rtl_fixed": {"round_v": "truncate"}})
-    jobs["ungated_core3"] = (*jobs["core3"][:3], UNGATED_CASES, {"clock_gating": False})
+    jobs["ungated_core3"] = (*jobs["core3"][:3], UNGATED_CASES, {"clock_gating": False, "depth": DEPTHS[3]})
     if "icarus" in simulators():
         for name, cfg, lanes in (built[0], built[3]):
-            jobs[f"icarus_{name}"] = (cfg, lanes, "icarus", 2, {})
+            jobs[f"icarus_{name}"] = (cfg, lanes, "icarus", 2, jobs[name][4])
 
     def run(name: str) -> tuple[Config, int, Report]:
         cfg, lanes, simulator, cases, altered = jobs[name]
@@ -219,9 +222,10 @@ def test_cli_reports_a_match_and_a_mismatch(reports: dict[str, tuple[Config, int
     assert cli.main(argv) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("first mismatch: iterate, case 0, sample 0, phase free, sweep 0, layer 1, index ")
-    assert cli.main([*argv, "--no-clock-gating"]) == 1
+    assert cli.main([*argv, "--no-clock-gating", "--depth", "2"]) == 1
     assert "on verilator (source, no clock gating): " in capsys.readouterr().out
-    assert asked == [{"clock_gating": True, "netlist": None}, {"clock_gating": False, "netlist": None}]
+    assert asked == [{"clock_gating": True, "netlist": None, "depth": DEFAULT_DEPTH},
+                     {"clock_gating": False, "netlist": None, "depth": 2}]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,4 +1,4 @@
-"""`host explore`: the co-design explorer over number formats x lanes x parts (host/studies/explore.py)."""
+"""`host explore`: the co-design explorer over formats x lanes x pipeline depths x parts (host/studies/explore.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from golden import config
 from golden.datasets import DATASET_NAMES, load as load_dataset
+from hdl.layout import DEFAULT_DEPTH
 from host.commands.hdl import HARDWARE_CONFIG
 from host.commands.options import CliError, count, int_list, number, str_list
 from host.flows import pnr
@@ -34,6 +35,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--g-frac", type=int_list, help="fraction bits of conductances (comma list; default the config's)")
     e.add_argument("--rounding", type=str_list, default=["nearest"], help="rounding sets (comma list; default nearest)")
     e.add_argument("--lanes", type=int_list, default=[4, 8], metavar="P,...", help="lanes (comma list; default 4,8)")
+    e.add_argument("--depth", type=int_list, default=[DEFAULT_DEPTH], metavar="D,...",
+                   help=f"pipeline depths of the products (comma list; default {DEFAULT_DEPTH}; docs/core.md)")
     e.add_argument("--part", type=str_list, default=["LFE5U-85F"],
                    help=f"parts (comma list; default LFE5U-85F): {', '.join(pnr.PARTS)} are placed and routed, "
                         "xc7z020, xck26 and xczu7ev estimated")
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         args.config = HARDWARE_CONFIG
     base = config.load(args.model, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                  "epochs": args.epochs}, hardware=True)
-    designs = explore.grid(base, args.v_frac or [base.fixed.v_frac], args.g_frac or [base.fixed.g_frac], args.rounding, args.lanes, args.part)
+    designs = explore.grid(base, args.v_frac or [base.fixed.v_frac], args.g_frac or [base.fixed.g_frac], args.rounding,
+                           args.lanes, args.depth, args.part)
     accuracy = explore.accuracy_from_sweep(args.accuracy, base) if args.accuracy else None
     study = explore.Study(config={k: v for k, v in base.to_dict().items() if k != "data_dir"}, speed=args.speed,
                           clock_mhz=args.clock_mhz)

@@ -4,6 +4,7 @@ report, simulation benchmark and register map."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -87,7 +88,7 @@ def _estimate(args: argparse.Namespace) -> None:
     part(args.part)  # an unknown part or unwritable --out fails before the core is built
     if args.out is not None:
         out_file(args.out)
-    core = EPCore(CoreBuild.load(args.model, args.config, args.lanes))
+    core = EPCore(dataclasses.replace(CoreBuild.load(args.model, args.config, args.lanes), family="xilinx"))
     result = {"model": core.cfg.model, "sizes": core.sizes, "lanes": core.lanes, "g_bits": core.cfg.fixed.g_bits,
               **estimate(core, TOP, args.part)}
     text = json.dumps(result)

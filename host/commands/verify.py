@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hdl.layout import DEFAULT_DEPTH
 from host.commands.options import CliError, Renamed, integer
 from host.flows import verify
 from sim.build import SimulationError, SimulatorUnavailable
@@ -28,6 +29,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="C: cases; the first runs the config's settings, the others random run-time settings "
                         "(beta, sigma, N, sweeps, order, variant, warm start, seed) on the same core (default 1)")
     v.add_argument("--lanes", type=integer, default=1, help="P: the core's lanes (default 1)")
+    v.add_argument("--depth", type=integer, default=DEFAULT_DEPTH,
+                   help=f"the core's pipeline depth: registered stages per product (default {DEFAULT_DEPTH})")
     v.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     v.add_argument("--no-clock-gating", dest="clock_gating", action="store_false",
                    help="check the core as synthesized: no clock gating of idle lane units (slower to simulate)")
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = verify.core_config(args.config, args.model)
         report = verify.verify(cfg, args.images, args.seed, args.lanes, args.simulator, args.cases,
-                               clock_gating=args.clock_gating, netlist=args.netlist)
+                               clock_gating=args.clock_gating, netlist=args.netlist, depth=args.depth)
     except (verify.VerifyError, SimulatorUnavailable) as e:
         raise CliError(str(e)) from None
     except SimulationError as e:  # a build that fails or a core that never finishes: the RTL failed

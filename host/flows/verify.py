@@ -27,6 +27,7 @@ from golden.datasets import load as load_dataset
 from golden.fixed_ep import FixedEP, Trace
 from golden.fixed_formats import derive, lr_codes
 from golden.network import Layout, sweep_order
+from hdl.layout import DEFAULT_DEPTH
 from hdl.plan import CoreBuild
 from hdl.relax import SweepOrder
 from hdl.verify_core import VerifyCore
@@ -110,9 +111,10 @@ def core_config(config_file: str | Path | None, model: str | None = None) -> Con
     return cfg
 
 
-def core_build(cfg: Config, lanes: int, clock_gating: bool = True) -> CoreBuild:
-    """The verified core: `cfg` with `lanes` lanes and MAX_SAMPLES; ConfigError (one line) for what it cannot run."""
-    return CoreBuild(cfg, lanes, clock_gating, MAX_SAMPLES)
+def core_build(cfg: Config, lanes: int, clock_gating: bool = True, depth: int = DEFAULT_DEPTH) -> CoreBuild:
+    """The verified core: `cfg` with `lanes` lanes, MAX_SAMPLES and pipeline `depth`; ConfigError (one line) for
+    what it cannot run."""
+    return CoreBuild(cfg, lanes, clock_gating, MAX_SAMPLES, depth)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -317,12 +319,13 @@ def compare(cases: list[Case], runs: list[GoldenRun], rtl: dict[str, np.ndarray]
 
 def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str = "verilator", cases: int = 1,
            rtl_fixed: dict | None = None, golden_fixed: dict | None = None, clock_gating: bool = True,
-           netlist: str | None = None) -> Report:
+           netlist: str | None = None, depth: int = DEFAULT_DEPTH) -> Report:
     """Run `cases` cases of `samples` training samples through the golden model and the simulated core
     built for `cfg` with `lanes` lanes, and compare. `rtl_fixed` / `golden_fixed` override [fixed]
     settings of one side only (to show that the check fails when the two disagree). `clock_gating`
-    False checks the core as synthesized instead of the simulation build (CoreBuild.clock_gating). `netlist`
-    ("ecp5") simulates the core's netlist synthesised for that family instead of its source (clock gating off)."""
+    False checks the core as synthesized instead of the simulation build (CoreBuild.clock_gating); `depth` is
+    the core's pipeline depth (CoreBuild.depth). `netlist` ("ecp5") simulates the core's netlist synthesised for
+    that family instead of its source (clock gating off)."""
 
     _require(samples >= 1, f"--images must be >= 1, got {samples}")
     _require(cases >= 1, f"--cases must be >= 1, got {cases}")
@@ -333,7 +336,7 @@ def verify(cfg: Config, samples: int, seed: int, lanes: int = 1, simulator: str 
     # Amaranth's Verilog needs (sim/build.py ICARUS_ARGS)
     _require(netlist is None or simulator == "verilator", "--netlist needs --simulator verilator (Icarus cannot "
              "read yosys's cell models as Verilog-2005)")
-    plan = core_build(_with_fixed(cfg, rtl_fixed), lanes, clock_gating and netlist is None)
+    plan = core_build(_with_fixed(cfg, rtl_fixed), lanes, clock_gating and netlist is None, depth)
     simulators(simulator)  # SimulatorUnavailable (one line) before any work
     start = time.perf_counter()
     data = load_dataset(cfg.dataset, cfg.data_dir, progress=False)

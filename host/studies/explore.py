@@ -1,5 +1,5 @@
-"""The co-design explorer (`host explore`): number formats x lanes x part, each design's accuracy, resources, clock
-and training throughput side by side, and the Pareto-optimal designs per part.
+"""The co-design explorer (`host explore`): number formats x lanes x pipeline depth x part, each design's accuracy,
+resources, clock and training throughput side by side, and the Pareto-optimal designs per part.
 
 An explore folder holds `explore.json` (the settings every design shares: checked when a rerun resumes it),
 `points/` (a file per finished format's accuracy and per finished design, written whole as each finishes), and the
@@ -27,8 +27,8 @@ from host.studies.report import pyplot
 from host.studies.runner import Runner
 
 SETTINGS, POINTS = "explore.json", "points"
-COLUMNS = ("part", "lanes", "rounding", "v_bits", "v_frac", "g_bits", "g_frac", "test_accuracy", "float_accuracy",
-           "delta", "fits", "largest_share", "fmax_mhz", "clock_mhz", "clock_from", "cycles_per_sample",
+COLUMNS = ("part", "lanes", "depth", "rounding", "v_bits", "v_frac", "g_bits", "g_frac", "test_accuracy",
+           "float_accuracy", "delta", "fits", "largest_share", "fmax_mhz", "clock_mhz", "clock_from", "cycles_per_sample",
            "samples_per_second", "pareto", "LUT4", "TRELLIS_FF", "DP16KD", "MULT18X18D", "lut", "ff", "dsp",
            "bram36", "seconds")
 
@@ -48,15 +48,20 @@ class Format:
 
 @dataclass(frozen=True)
 class Design:
-    """A design of the grid: a format, the core's lanes, a part."""
+    """A design of the grid: a format, the core's lanes and pipeline depth (hdl/plan.py), a part."""
 
     format: Format
     lanes: int
+    depth: int
     part: str
 
     @property
     def key(self) -> str:
-        return f"{self.format.key}-p{self.lanes}-{self.part}"
+        return f"{self.format.key}-p{self.lanes}-d{self.depth}-{self.part}"
+
+    def build(self, base: Config) -> CoreBuild:
+        """The core of this design, its products split for the part's multiplier blocks."""
+        return CoreBuild(format_config(base, self.format), self.lanes, depth=self.depth, family=family(self.part))
 
 
 @dataclass(frozen=True)
@@ -83,17 +88,17 @@ def format_config(base: Config, fmt: Format) -> Config:
 
 
 def grid(base: Config, v_fracs: list[int], g_fracs: list[int], roundings: list[str], lanes: list[int],
-         parts: list[str]) -> list[Design]:
+         depths: list[int], parts: list[str]) -> list[Design]:
     """The designs of the grid, each checked against the core's rules before any work starts."""
-    config.require(bool(v_fracs and g_fracs and roundings and lanes and parts), "explore: every grid axis needs a value")
+    config.require(bool(v_fracs and g_fracs and roundings and lanes and depths and parts),
+                   "explore: every grid axis needs a value")
     for name in roundings:
         config.require(name in bits.ROUNDING_SETS,
                        f"unknown rounding {name!r}; choose from {', '.join(bits.ROUNDING_SETS)}")
-    designs = [Design(Format(r, v, g), p, part) for r in roundings for v in v_fracs for g in g_fracs
-               for p in lanes for part in parts]
+    designs = [Design(Format(r, v, g), p, d, part) for r in roundings for v in v_fracs for g in g_fracs
+               for p in lanes for d in depths for part in parts]
     for d in designs:
-        family(d.part)
-        CoreBuild(format_config(base, d.format), d.lanes)  # ConfigError (one line) for what the core cannot be
+        d.build(base)  # ConfigError (one line) for an unknown part or what the core cannot be
     return designs
 
 
@@ -167,7 +172,7 @@ def _hardware(task: tuple[Study, Design, Path]) -> dict:
     """Resources and clock of one design (in a Dask worker): place and route on ECP5, yosys's estimate on Xilinx."""
     study, design, folder = task
     base = config.apply(Config(), study.config, "explore.json").validate()
-    build = CoreBuild(format_config(base, design.format), design.lanes)
+    build = design.build(base)
     result = {"cycles_per_sample": cycles_per_sample(build)}
     if family(design.part) == "ecp5":
         try:
@@ -194,8 +199,8 @@ def row(design: Design, accuracy: dict, hardware: dict, study: Study) -> dict:
     fmt = format_config(config.apply(Config(), study.config, "explore.json"), design.format).fixed
     clock = hardware["clock_mhz"]
     rate = clock * 1e6 / hardware["cycles_per_sample"] if clock else None
-    return {"part": design.part, "lanes": design.lanes, "rounding": design.format.rounding, "v_bits": fmt.v_bits,
-            "v_frac": fmt.v_frac, "g_bits": fmt.g_bits, "g_frac": fmt.g_frac, **accuracy,
+    return {"part": design.part, "lanes": design.lanes, "depth": design.depth, "rounding": design.format.rounding,
+            "v_bits": fmt.v_bits, "v_frac": fmt.v_frac, "g_bits": fmt.g_bits, "g_frac": fmt.g_frac, **accuracy,
             **{k: hardware[k] for k in ("fits", "largest_share", "fmax_mhz", "clock_mhz", "clock_from",
                                         "cycles_per_sample", "seconds")},
             "samples_per_second": None if rate is None else round(rate, 1), **hardware["resources"], "key": design.key}
@@ -296,11 +301,11 @@ def markdown(rows: list[dict]) -> str:
         if not front:
             text += ["No design of the grid fits.", ""]
             continue
-        text += ["| P | rounding | v bits (frac) | g bits (frac) | test accuracy | vs float | clock MHz | cycles/sample "
-                 "| samples/s | largest share |", "|---|---|---|---|---|---|---|---|---|---|"]
+        text += ["| P | depth | rounding | v bits (frac) | g bits (frac) | test accuracy | vs float | clock MHz "
+                 "| cycles/sample | samples/s | largest share |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in front:
-            text.append(f"| {r['lanes']} | {r['rounding']} | {r['v_bits']} ({r['v_frac']}) | {r['g_bits']} "
-                        f"({r['g_frac']}) | {100 * r['test_accuracy']:.2f}% | {100 * r['delta']:+.2f} | "
+            text.append(f"| {r['lanes']} | {r['depth']} | {r['rounding']} | {r['v_bits']} ({r['v_frac']}) | "
+                        f"{r['g_bits']} ({r['g_frac']}) | {100 * r['test_accuracy']:.2f}% | {100 * r['delta']:+.2f} | "
                         f"{r['clock_mhz']:.1f} ({r['clock_from'].split(' ')[0]}) | {r['cycles_per_sample']:,} | "
                         f"{r['samples_per_second']:,.0f} | {100 * r['largest_share']:.0f}% |")
         text.append("")
