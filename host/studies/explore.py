@@ -28,7 +28,8 @@ from host.studies.runner import Runner
 
 SETTINGS, POINTS = "explore.json", "points"
 COLUMNS = ("part", "lanes", "depth", "rounding", "v_bits", "v_frac", "g_bits", "g_frac", "test_accuracy",
-           "float_accuracy", "delta", "fits", "largest_share", "fmax_mhz", "clock_mhz", "clock_from", "cycles_per_sample",
+           "float_accuracy", "delta", "fits", "largest_share", "fmax_mhz", "clock_mhz", "clock_from",
+           "cycles_per_sample",
            "samples_per_second", "pareto", "LUT4", "TRELLIS_FF", "DP16KD", "MULT18X18D", "lut", "ff", "dsp",
            "bram36", "seconds")
 
