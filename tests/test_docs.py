@@ -54,6 +54,12 @@ COMMANDS = {
     "--readings 1,4,16 --seeds 0,1,2 --epochs 3 --train-samples 20000 --out runs/study": HELP,
     "host sweep bits --model drn-xs --dataset mnist --data-dir ../shared/datasets --out runs/bits": HELP,
     "host sweep bits --v-frac 8,10 --g-frac 12,14 --rounding nearest --epochs 1 --out runs/bits-small": HELP,
+    "host sweep bits --config docs/hw-drn-xs.toml --dataset mnist --data-dir ../shared/datasets --v-frac 8,9,10,11,12 "
+    "--g-frac 12,13,14,15,16 --rounding nearest --out runs/bits-online": HELP,
+    "host sweep bits --config docs/hw-demo.toml --dataset mnist --data-dir ../shared/datasets --v-frac 8,9,10,11,12 "
+    "--g-frac 12,13,14,15,16 --rounding nearest --out runs/bits-demo": HELP,
+    "host explore --config docs/demo.toml --v-frac 8,10 --g-frac 12,14 --lanes 4,8 --part LFE5U-85F,xc7z020 "
+    "--out runs/explore": HELP,
     # host bench
     "host bench golden": HELP,
     "host bench sim --images 20": HELP,
