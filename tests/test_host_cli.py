@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
 
 
 COMMANDS = ["train", "sweep", "sweep noise", "sweep bits", "report", "bench", "verify", "hdl", "hdl generate",
-            "hdl estimate", "hdl pnr", "hdl bench", "hdl regmap", "bitstream"]
+            "hdl estimate", "hdl pnr", "hdl bench", "hdl regmap", "explore", "bitstream"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -79,7 +79,7 @@ def test_host_help_lists_the_commands_in_order_with_one_line_each(capsys):
         main(["--help"])
     listed = [line.split()[0] for line in capsys.readouterr().out.split("COMMAND\n", 1)[1].splitlines()
               if line.startswith("    ") and not line.startswith("     ")]
-    assert listed == ["train", "sweep", "report", "bench", "verify", "hdl", "bitstream"]
+    assert listed == ["train", "sweep", "report", "bench", "verify", "hdl", "explore", "bitstream"]
 
 
 @pytest.mark.parametrize("argv", [["train", "--samples", "3"], ["sweep", "noise", "--samples", "1,4"]])

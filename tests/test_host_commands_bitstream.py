@@ -29,4 +29,5 @@ def test_tcl_only_writes_the_sources_and_names_the_vivado_command(monkeypatch: p
     folder = tmp_path / "build" / "pynq-z2"
     assert capsys.readouterr().out == (f"host bitstream: wrote {folder / 'build.tcl'}; run it there with: vivado -mode "
                                        f"batch -source build.tcl -tclargs {tmp_path / 'overlay'}\n")
-    assert sorted(p.name for p in folder.iterdir()) == ["build.tcl", "config.json", "ep_top.v", "regmap.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["build.tcl", "config.json", "ep_top.v", "ep_top_ooc.xdc",
+                                                        "regmap.json"]
