@@ -52,8 +52,9 @@ def split_modules(text: str) -> list[tuple[str, str]]:
 
 def harness(text: str, module: str) -> str:
     """The Verilog of `text` without `module` and the modules below it (named `<module>.<path>` by Amaranth)."""
-    kept = [chunk for name, chunk in split_modules(text) if name != module and not name.startswith(module + ".")]
-    if len(kept) == len(split_modules(text)):
+    modules = split_modules(text)
+    kept = [chunk for name, chunk in modules if name != module and not name.startswith(module + ".")]
+    if len(kept) == len(modules):
         raise SynthesisError(f"the design has no module {module}")
     return "".join(kept)
 

@@ -105,3 +105,17 @@ def test_explore_on_a_xilinx_estimate_and_resume(tmp_path: Path, capsys: pytest.
     assert main(argv) == 0
     assert "1 of 1 formats' accuracies and 2 of 2 designs already known" in capsys.readouterr().out
     assert (out / "designs.csv").read_text() == before
+
+
+def test_damaged_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    """A stored point of the wrong shape and a sweep summary whose rows lack a field end in RunError, not a
+    traceback."""
+    base = config.load(None, DEMO, hardware=True)
+    explore.open_study(tmp_path / "x", explore.Study(config={"hidden": [32]}, speed=6, clock_mhz=125.0))
+    (tmp_path / "x" / "points" / "float.json").write_text("[0.9]")
+    with pytest.raises(RunError, match=r"float.json is damaged \(no test_accuracy\)"):
+        explore._stored(tmp_path / "x", "float", explore.ACCURACY[:1])
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps({"config": base.to_dict(), "rows": [{"rounding": "nearest", "sigma": 0.0}]}))
+    with pytest.raises(RunError, match="not a sweep.json written by host sweep bits"):
+        explore.accuracy_from_sweep(sweep, base)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import resource
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Callable
 
 from amaranth.back import rtlil
 
-from golden.files import atomic_write_text
+from golden.files import atomic_write_bytes, atomic_write_text
 from hdl.plan import CoreBuild
 from hdl.registered import RegisteredPorts
 from hdl.top import EPTop
@@ -96,13 +95,11 @@ def _does_not_fit(report: dict, target: EcpPart) -> DoesNotFit:
 
 
 def _publish(files: list[Path], out: Path) -> None:
-    """Move the finished `files` into `out` (each appears whole: copied beside its target, then renamed)."""
+    """Copy the finished `files` into `out`, each appearing whole (golden/files.py's atomic write)."""
     out.mkdir(parents=True, exist_ok=True)
     for src in files:
         if src.exists():
-            part_file = out / f".{src.name}.part"
-            shutil.copyfile(src, part_file)
-            part_file.replace(out / src.name)
+            atomic_write_bytes(out / src.name, src.read_bytes())
 
 
 def place_and_route(build: CoreBuild, target: EcpPart, speed: int, clock_mhz: float, out: Path,

@@ -8,7 +8,9 @@ tables rebuilt from them: `designs.csv`, `summary.json`, `pareto.png` and `paret
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,14 +127,23 @@ def open_study(out: Path, study: Study) -> None:
         raise RunError(f"cannot write to output folder {out}: {e.strerror or e}") from None
 
 
-def _stored(out: Path, name: str) -> dict | None:
+ACCURACY = ("test_accuracy", "float_accuracy", "delta")  # what a stored format holds
+HARDWARE = ("cycles_per_sample", "fits", "resources", "largest_share", "fmax_mhz", "clock_mhz", "clock_from", "seconds")
+
+
+def _stored(out: Path, name: str, keys: tuple[str, ...]) -> dict | None:
+    """A finished point of the folder (None when not yet run); RunError for one that is not a dict with `keys`."""
     path = out / POINTS / f"{name}.json"
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
+        missing = [k for k in keys if k not in value] if isinstance(value, dict) else list(keys)
     except ValueError as e:
-        raise RunError(f"{path} is damaged ({e}); delete it and rerun to redo that point") from None
+        missing = [str(e)]
+    if missing:
+        raise RunError(f"{path} is damaged (no {', '.join(missing)}); delete it and rerun to redo that point")
+    return value
 
 
 def _store(out: Path, name: str, value: dict) -> None:
@@ -144,15 +155,15 @@ def accuracy_from_sweep(path: Path, base: Config) -> dict[str, dict]:
     {format key: {test_accuracy, float_accuracy, delta}}."""
     try:
         summary = json.loads(path.read_text())
-        rows, swept = summary["rows"], summary["config"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        swept = summary["config"]
+        found = {Format(r["rounding"], r["v_frac"], r["g_frac"]).key: {k: r[k] for k in ACCURACY}
+                 for r in summary["rows"] if r["sigma"] == base.sigma}
+        same = swept.get("hidden") == base.hidden and swept.get("dataset") == base.dataset
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise RunError(f"--accuracy {path}: not a sweep.json written by host sweep bits ({e})") from None
-    config.require(swept.get("hidden") == base.hidden and swept.get("dataset") == base.dataset,
-                   f"--accuracy {path} is a sweep of {swept.get('hidden')} on {swept.get('dataset')}, not of this "
-                   f"network ({base.hidden} on {base.dataset})")
-    return {Format(r["rounding"], r["v_frac"], r["g_frac"]).key: {k: r[k] for k in ("test_accuracy", "float_accuracy",
-                                                                                    "delta")}
-            for r in rows if r["sigma"] == base.sigma}
+    config.require(same, f"--accuracy {path} is a sweep of {swept.get('hidden')} on {swept.get('dataset')}, not of "
+                         f"this network ({base.hidden} on {base.dataset})")
+    return found
 
 
 def _accuracy(task: tuple[str, Config]) -> float:
@@ -195,9 +206,9 @@ def _hardware(task: tuple[Study, Design, Path]) -> dict:
             "clock_from": "assumed (no open router for Xilinx)", "seconds": sum(found["seconds"].values())}
 
 
-def row(design: Design, accuracy: dict, hardware: dict, study: Study) -> dict:
-    """The table row of a finished design."""
-    fmt = format_config(config.apply(Config(), study.config, "explore.json"), design.format).fixed
+def row(design: Design, accuracy: dict, hardware: dict, base: Config) -> dict:
+    """The table row of a finished design of the exploration of `base`."""
+    fmt = format_config(base, design.format).fixed
     clock = hardware["clock_mhz"]
     rate = clock * 1e6 / hardware["cycles_per_sample"] if clock else None
     return {"part": design.part, "lanes": design.lanes, "depth": design.depth, "rounding": design.format.rounding,
@@ -229,20 +240,20 @@ def explore(study: Study, designs: list[Design], out: Path, runner: Runner, accu
     the summary. A failed design is logged and left out; rerunning the command retries it."""
     base = dataclasses.replace(config.apply(Config(), study.config, "explore.json").validate(), data_dir=data_dir)
     formats = list(dict.fromkeys(d.format for d in designs))
-    known = {f.key: _stored(out, f"accuracy-{f.key}") for f in formats}
+    known = {f.key: _stored(out, f"accuracy-{f.key}", ACCURACY) for f in formats}
     for f in formats:
         if known[f.key] is None and accuracy is not None and f.key in accuracy:
             known[f.key] = accuracy[f.key]
             _store(out, f"accuracy-{f.key}", known[f.key])
     todo = [f for f in formats if known[f.key] is None]
-    hardware = {d.key: _stored(out, d.key) for d in designs}
+    hardware = {d.key: _stored(out, d.key, HARDWARE) for d in designs}
     pending = [d for d in designs if hardware[d.key] is None]
     log(f"{len(formats) - len(todo)} of {len(formats)} formats' accuracies and {len(designs) - len(pending)} of "
         f"{len(designs)} designs already known in {out}")
     failed = []
     if todo:
         reference = dataclasses.replace(base, precision="float", dtype="float64")
-        float_acc = _stored(out, "float") or {"test_accuracy": _accuracy(("float64", reference))}
+        float_acc = _stored(out, "float", ACCURACY[:1]) or {"test_accuracy": _accuracy(("float64", reference))}
         _store(out, "float", float_acc)
         log(f"float64 reference: test accuracy {100 * float_acc['test_accuracy']:.2f}%")
     by_key = {f.key: f for f in todo}
@@ -268,7 +279,7 @@ def explore(study: Study, designs: list[Design], out: Path, runner: Runner, accu
             f"({r['clock_from']}), {r['cycles_per_sample']:,} cycles per sample")
     for line in failed:
         log(f"failed: {line}")
-    rows = [row(d, known[d.format.key], hardware[d.key], study) for d in designs
+    rows = [row(d, known[d.format.key], hardware[d.key], base) for d in designs
             if known[d.format.key] is not None and hardware[d.key] is not None]
     return write_tables(out, study, rows, failed)
 
@@ -279,8 +290,11 @@ def write_tables(out: Path, study: Study, rows: list[dict], failed: list[str]) -
     for r in rows:
         r["pareto"] = r["key"] in front
     rows.sort(key=lambda r: (r["part"], -(r["samples_per_second"] or 0), -r["test_accuracy"]))
-    lines = [",".join(COLUMNS)] + [",".join("" if r.get(c) is None else str(r.get(c)) for c in COLUMNS) for r in rows]
-    atomic_write_text(out / "designs.csv", "\n".join(lines) + "\n")
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "designs.csv", table.getvalue())
     summary = {"study": dataclasses.asdict(study), "designs": rows, "failed": failed,
                "pareto": {part: [r["key"] for r in rows if r["pareto"] and r["part"] == part]
                           for part in sorted({r["part"] for r in rows})}}
@@ -316,8 +330,6 @@ def markdown(rows: list[dict]) -> str:
 def plot(rows: list[dict]) -> bytes:
     """Test accuracy against training samples/s, a marker per design (its size: the largest resource share; hollow:
     does not fit), the Pareto front of each part joined."""
-    import io
-
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, part in enumerate(sorted({r["part"] for r in rows})):
